@@ -1,0 +1,413 @@
+"""Command line of the project: train, deploy and serve tabular models on the active ZenML stack.
+
+    python run.py                      # train on the default dataset, then deploy the model
+    python run.py train --data my.csv --target label
+    python run.py deploy               # serve the latest registered model via the stack's deployer
+    python run.py serve                # the project's own FastAPI server on 127.0.0.1:8080
+    python run.py stacks               # register stacks/local.yaml and make it active
+
+Every command takes --json (its last stdout line is then one JSON object) and --debug (full
+tracebacks). Run `python run.py COMMAND --help` for the options of each command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DEFAULT_DATASET = "adult"
+TRAINING_CONFIG = PROJECT_ROOT / "configs" / "training.yaml"
+DEPLOYMENT_CONFIG = PROJECT_ROOT / "configs" / "deployment.yaml"
+SERVING_CONFIG = PROJECT_ROOT / "configs" / "serving.yaml"
+DATASETS_DIR = PROJECT_ROOT / "configs" / "datasets"
+
+# Before ZenML is imported: no analytics, plain tracebacks.
+os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+os.environ.setdefault("ZENML_ENABLE_RICH_TRACEBACK", "false")
+os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
+# Model servers are started as subprocesses (`uvicorn ...`): make this interpreter's scripts findable
+# even when the virtual environment is not activated.
+_BIN_DIR = str(Path(sys.executable).parent)
+if _BIN_DIR not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from tabular_mlops.config import DatasetConfig, load_dataset_config, read_yaml  # noqa: E402
+from tabular_mlops.errors import ConfigError, TabularMLOpsError  # noqa: E402
+
+if TYPE_CHECKING:
+    from zenml.models import PipelineRunResponse
+
+
+# --------------------------------------------------------------------------- dataset selection
+def resolve_dataset(args: argparse.Namespace) -> DatasetConfig:
+    """--data/--target beat --dataset-config beat --dataset (default: the bundled Adult data)."""
+    if getattr(args, "data", None):
+        if not args.target:
+            raise ConfigError("--data needs --target: the name of the column to predict.")
+        from tabular_mlops.data.loading import read_header
+        from tabular_mlops.data.validation import require_target
+
+        require_target(read_header(args.data), args.target, args.data)
+        return DatasetConfig.for_csv(Path(args.data).resolve(), args.target, args.model_name)
+    if getattr(args, "target", None):
+        raise ConfigError("--target needs --data: the CSV file to train on.")
+    path = Path(args.dataset_config) if getattr(args, "dataset_config", None) else DATASETS_DIR / f"{args.dataset}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in DATASETS_DIR.glob("*.yaml"))
+        raise ConfigError(f"No dataset config '{path}'; available datasets: {available}.")
+    config = load_dataset_config(path, project_root=PROJECT_ROOT)
+    if getattr(args, "model_name", None):
+        config = DatasetConfig.from_dict({**config.to_dict(), "model_name": args.model_name})
+    return config
+
+
+def example_record(config: DatasetConfig) -> dict[str, Any]:
+    """The first data row of the dataset, without the target: a realistic prediction request."""
+    from tabular_mlops.data.loading import load_csv
+
+    frame = load_csv(config.path, na_values=config.na_values, drop_columns=config.drop_columns, nrows=1)
+    row = frame.drop(columns=[config.target]).iloc[0].to_dict()
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_stacks(args: argparse.Namespace) -> dict[str, Any]:
+    from stacks.registration import ensure_repository, register_stack, stack_file
+
+    ensure_repository(PROJECT_ROOT)
+    name = register_stack(stack_file(args.stack), activate=not args.no_activate)
+    return {"stack": name, "active": not args.no_activate}
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from zenml import Model
+
+    from pipelines import training_pipeline
+    from tabular_mlops.config import training_config_from_dict
+    from tabular_mlops.data.loading import file_sha256
+
+    dataset = resolve_dataset(args)
+    config_path = Path(args.config)
+    training_params = read_yaml(config_path).get("parameters", {}).get("training", {})
+    training_config_from_dict(training_params)  # fail here, not inside a step, on a config typo
+    pipeline = training_pipeline.with_options(
+        config_path=str(config_path),
+        enable_cache=False if args.no_cache else None,
+        model=Model(
+            name=dataset.model_name,
+            description=dataset.description or f"Predicts '{dataset.target}' from {Path(dataset.path).name}.",
+            tags=[dataset.name],
+        ),
+    )
+    run = _finished(pipeline(dataset=dataset.to_dict(), data_hash=file_sha256(dataset.path)))
+    registration = _load_output(run, "register_model", "registration")
+    summary = {
+        "command": "train",
+        "model_name": registration["model_name"],
+        "model_version": registration["model_version"],
+        "model_uri": registration["model_uri"],
+        "stage": _zenml_stage(dataset.model_name, registration["zenml_model_version"]),
+        "family": registration["family"],
+        "task": registration["task"],
+        "metrics": {f"test_{k}": round(v, 6) for k, v in registration["test_metrics"].items()},
+        "mlflow_run_id": registration["mlflow_run_id"],
+        "mlflow_experiment_id": registration["mlflow_experiment_id"],
+        "zenml_run_id": str(run.id),
+        "zenml_run_name": run.name,
+        "zenml_model_version": registration["zenml_model_version"],
+        "dataset": dataset.name,
+    }
+    summary["_example"] = example_record(dataset)
+    return summary
+
+
+def cmd_deploy(args: argparse.Namespace, model_name: str | None = None, version: str | None = None) -> dict[str, Any]:
+    from pipelines import deployment_pipeline
+
+    dataset = resolve_dataset(args)
+    name = model_name or dataset.model_name
+    version = version or args.version
+    pipeline = deployment_pipeline.with_options(config_path=str(args.deploy_config))
+    run = _finished(pipeline(model_name=name, model_version=str(version) if version else None))
+    service = _load_output(run, "deploy_model", "deployment")
+    url = service.get_prediction_url()
+    config = service.config
+    return {
+        "command": "deploy",
+        "model_name": name,
+        "model_version": str(config.registry_model_version or version or ""),
+        "endpoint_url": url,
+        "zenml_run_id": str(run.id),
+        "zenml_run_name": run.name,
+        "service_id": str(service.uuid),
+        "_example": example_record(dataset),
+    }
+
+
+def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
+    trained = cmd_train(args)
+    deployed = cmd_deploy(args, model_name=trained["model_name"], version=trained["model_version"])
+    return {**trained, **{k: v for k, v in deployed.items() if k.startswith(("endpoint", "service"))}, "command": "run"}
+
+
+def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
+    import uvicorn
+
+    from tabular_mlops.registry.mlflow_registry import get_version, latest_version
+    from tabular_mlops.serving.app import create_app
+    from tabular_mlops.serving.model import ServedModel
+
+    settings = read_yaml(args.serve_config)
+    host = args.host or settings.get("host", "127.0.0.1")
+    port = int(args.port or settings.get("port", 8080))
+    if args.model_uri:
+        model = ServedModel.from_mlflow(args.model_uri)
+    else:
+        from stacks.registration import configure_mlflow_from_active_stack
+
+        configure_mlflow_from_active_stack()
+        name = args.model_name or resolve_dataset(args).model_name
+        registered = get_version(name, args.version) if args.version else latest_version(name)
+        model = ServedModel.from_mlflow(registered.registry_uri, name=registered.name, version=registered.version)
+    app = create_app(model, max_rows=int(settings.get("max_rows", 10_000)))
+    summary = {
+        "command": "serve",
+        "model_name": model.name,
+        "model_version": model.version,
+        "endpoint_url": f"http://{host}:{port}/predict",
+        "_example": model.example_record(),
+    }
+    _print_summary(summary, args.json)
+    uvicorn.run(app, host=host, port=port, log_level="warning" if args.json else "info")
+    return {}
+
+
+# --------------------------------------------------------------------------- helpers
+def _finished(run: PipelineRunResponse | None) -> PipelineRunResponse:
+    if run is None:
+        raise TabularMLOpsError("The pipeline did not start a run (is the active stack's orchestrator remote?).")
+    return run
+
+
+def _load_output(run: Any, step_name: str, output_name: str) -> Any:
+    from zenml.client import Client
+
+    run = Client().get_pipeline_run(run.id)
+    step = run.steps.get(step_name)
+    if step is None or output_name not in step.outputs:
+        raise TabularMLOpsError(f"Pipeline run '{run.name}' has no output '{output_name}' of step '{step_name}'.")
+    outputs = step.outputs[output_name]
+    artifact = outputs[0] if isinstance(outputs, list) else outputs
+    return artifact.load()
+
+
+def _zenml_stage(model_name: str, version: str) -> str:
+    from zenml.client import Client
+
+    stage = Client().get_model_version(model_name, version).stage
+    return str(getattr(stage, "value", stage) or "none")
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    example = summary.pop("_example", None)
+    if as_json:
+        print(json.dumps(summary, default=str), flush=True)
+        return
+    lines = ["", "=" * 78]
+    if "model_name" in summary:
+        lines.append(
+            f"Model            {summary['model_name']} version {summary.get('model_version', '?')}"
+            + (f" (stage: {summary['stage']})" if summary.get("stage") else "")
+        )
+    if summary.get("family"):
+        lines.append(f"Selected family  {summary['family']} ({summary.get('task')})")
+    for key, value in summary.get("metrics", {}).items():
+        lines.append(f"  {key:<15}{value:.4f}")
+    if summary.get("mlflow_run_id"):
+        lines.append(f"MLflow run       {summary['mlflow_run_id']} (experiment {summary.get('mlflow_experiment_id')})")
+        lines.append('MLflow UI        mlflow ui --backend-store-uri "$(python run.py tracking-uri)" --host 127.0.0.1')
+    if summary.get("zenml_run_name"):
+        lines.append(f"ZenML run        {summary['zenml_run_name']} ({summary.get('zenml_run_id')})")
+        lines.append("ZenML dashboard  zenml login --local --ip-address 127.0.0.1   (then open the printed URL)")
+    url = summary.get("endpoint_url")
+    if url and example is not None:
+        lines.append(f"Endpoint         {url}")
+        if url.endswith("/invocations"):
+            payload = json.dumps({"dataframe_records": [example]}, default=str)
+        else:
+            payload = json.dumps({"records": [example]}, default=str)
+        lines.append("Try a prediction:")
+        lines.append(f"  curl -s -X POST {url} -H 'Content-Type: application/json' -d '{payload}'")
+    if summary.get("stack"):
+        lines.append(f"Stack            {summary['stack']} ({'active' if summary.get('active') else 'registered'})")
+    lines.append("=" * 78)
+    print("\n".join(lines), flush=True)
+
+
+def cmd_tracking_uri(args: argparse.Namespace) -> dict[str, Any]:
+    from stacks.registration import configure_mlflow_from_active_stack
+
+    uri = configure_mlflow_from_active_stack()
+    if not args.json:
+        print(uri)
+    return {"command": "tracking-uri", "tracking_uri": uri} if args.json else {}
+
+
+# --------------------------------------------------------------------------- argument parsing
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a flag given before or after the command name both count.
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object on the last line"
+    )
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors"
+    )
+
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument(
+        "--dataset", default=DEFAULT_DATASET, help="dataset config name under configs/datasets/ (default: %(default)s)"
+    )
+    data.add_argument("--dataset-config", help="path to a dataset YAML config (overrides --dataset)")
+    data.add_argument("--data", help="path to any CSV file (with --target; overrides --dataset)")
+    data.add_argument("--target", help="column to predict in --data")
+    data.add_argument("--model-name", help="registered model name (default: from the dataset config)")
+
+    train = argparse.ArgumentParser(add_help=False)
+    train.add_argument("--config", default=str(TRAINING_CONFIG), help="training pipeline YAML (default: %(default)s)")
+    train.add_argument("--no-cache", action="store_true", help="re-run the cached data steps too")
+
+    deploy = argparse.ArgumentParser(add_help=False)
+    deploy.add_argument(
+        "--deploy-config", default=str(DEPLOYMENT_CONFIG), help="deployment pipeline YAML (default: %(default)s)"
+    )
+
+    parser = argparse.ArgumentParser(
+        description="Train, register, deploy and serve tabular models on the active ZenML stack. "
+        "Without a command: train on the default dataset, then deploy the model.",
+        parents=[common, data, train, deploy],
+    )
+    parser.set_defaults(func=cmd_run, version=None)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "train",
+        parents=[common, data, train],
+        help="run the training pipeline",
+        description="Load, validate and split the data, train and select a model, "
+        "evaluate it on the test split and register it in MLflow and ZenML.",
+    )
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "deploy",
+        parents=[common, data, deploy],
+        help="serve a registered model via the stack's model deployer",
+        description="Deploy a registered model version (latest by default) with the active stack's model deployer.",
+    )
+    p.add_argument("--version", help="registered model version (default: latest)")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser(
+        "serve",
+        parents=[common, data],
+        help="start the project's FastAPI prediction server",
+        description="Serve a registered model with /healthz, /predict, /model-info and /metrics.",
+    )
+    p.add_argument("--version", help="registered model version (default: latest)")
+    p.add_argument("--model-uri", help="any MLflow model URI (overrides name and version)")
+    p.add_argument("--host", help="bind address (default from configs/serving.yaml: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default from configs/serving.yaml: 8080)")
+    p.add_argument("--serve-config", default=str(SERVING_CONFIG), help="server settings YAML (default: %(default)s)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "stacks",
+        parents=[common],
+        help="register a stack from stacks/*.yaml and activate it",
+        description="Initialise the ZenML repository, turn analytics off and register a stack "
+        "from its YAML file (idempotent), then make it the active stack.",
+    )
+    p.add_argument("--stack", default="local", help="stack name under stacks/ or a YAML path (default: %(default)s)")
+    p.add_argument("--no-activate", action="store_true", help="register only, keep the active stack")
+    p.set_defaults(func=cmd_stacks)
+
+    p = sub.add_parser(
+        "tracking-uri",
+        parents=[common],
+        help="print the active stack's MLflow tracking URI",
+        description="Print the MLflow tracking URI of the active stack (for `mlflow ui`).",
+    )
+    p.set_defaults(func=cmd_tracking_uri)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.json = getattr(args, "json", False)
+    args.debug = getattr(args, "debug", False)
+    if not args.debug:
+        _quiet_tracebacks()
+    try:
+        summary = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        message = _root_message(exc)
+        if args.json:
+            print(json.dumps({"error": message}), flush=True)
+        else:
+            print(f"error: {message}", file=sys.stderr, flush=True)
+        return 1
+    if summary:
+        _print_summary(summary, args.json)
+    return 0
+
+
+class _NoTraceback(logging.Filter):
+    """Drop the traceback from log records (ZenML logs one per failed step); --debug keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+def _quiet_tracebacks() -> None:
+    import zenml.logger  # noqa: F401  (installs ZenML's handlers)
+
+    for logger in (logging.getLogger(), logging.getLogger("zenml")):
+        for handler in logger.handlers:
+            handler.addFilter(_NoTraceback())
+    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
+
+
+def _root_message(exc: BaseException) -> str:
+    """The most specific message in the exception chain, on one line."""
+    chain = [exc]
+    while chain[-1].__cause__ is not None or (chain[-1].__context__ is not None and not chain[-1].__suppress_context__):
+        nxt = chain[-1].__cause__ or chain[-1].__context__
+        if nxt is None or nxt in chain:
+            break
+        chain.append(nxt)
+    ours = [e for e in chain if isinstance(e, TabularMLOpsError)]
+    chosen = ours[0] if ours else exc
+    text = str(chosen).strip() or type(chosen).__name__
+    if not ours:
+        text = f"{type(chosen).__name__}: {text}"
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

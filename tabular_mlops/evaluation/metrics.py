@@ -1,0 +1,84 @@
+"""Metrics for every task, and which one decides model selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+
+@dataclass(frozen=True)
+class SelectionMetric:
+    """The metric that ranks candidates; ``greater_is_better`` says which way is up."""
+
+    name: str
+    greater_is_better: bool
+
+
+DEFAULT_SELECTION_METRIC = {
+    "binary": SelectionMetric("roc_auc", True),
+    "multiclass": SelectionMetric("accuracy", True),
+    "regression": SelectionMetric("rmse", False),
+}
+LOWER_IS_BETTER = {"rmse", "mae", "mse", "log_loss"}
+
+
+def selection_metric(task: str, name: str = "auto") -> SelectionMetric:
+    if name == "auto":
+        return DEFAULT_SELECTION_METRIC[task]
+    return SelectionMetric(name, name not in LOWER_IS_BETTER)
+
+
+def classification_metrics(
+    y_true: pd.Series | np.ndarray,
+    y_pred: np.ndarray,
+    probabilities: np.ndarray | None,
+    classes: list[str],
+    positive_class: str | None = None,
+) -> dict[str, float]:
+    """accuracy, precision/recall/F1 (of the positive class when binary), ROC AUC, log loss."""
+    y_true = np.asarray(y_true).astype(str)
+    y_pred = np.asarray(y_pred).astype(str)
+    result: dict[str, float] = {
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
+    }
+    if len(classes) == 2:
+        positive = positive_class if positive_class is not None else classes[-1]
+        result["precision"] = skm.precision_score(y_true, y_pred, pos_label=positive, zero_division=0)
+        result["recall"] = skm.recall_score(y_true, y_pred, pos_label=positive, zero_division=0)
+        result["f1"] = skm.f1_score(y_true, y_pred, pos_label=positive, zero_division=0)
+        if probabilities is not None:
+            scores = probabilities[:, classes.index(positive)]
+            result["roc_auc"] = skm.roc_auc_score(y_true == positive, scores)
+    elif probabilities is not None and len(set(y_true)) == len(classes):
+        result["roc_auc_ovr"] = skm.roc_auc_score(y_true, probabilities, multi_class="ovr", labels=classes)
+    if probabilities is not None:
+        result["log_loss"] = skm.log_loss(y_true, np.clip(probabilities, 1e-15, 1), labels=classes)
+    return {k: float(v) for k, v in result.items()}
+
+
+def regression_metrics(y_true: pd.Series | np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    mse = skm.mean_squared_error(y_true, y_pred)
+    return {
+        "rmse": float(np.sqrt(mse)),
+        "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+        "r2": float(skm.r2_score(y_true, y_pred)),
+    }
+
+
+def evaluate_estimator(
+    model: Any, X: pd.DataFrame, y: pd.Series, task: str, positive_class: str | None = None
+) -> dict[str, float]:
+    """Score a fitted model (anything with predict / predict_proba) on ``X``, ``y``."""
+    predictions = model.predict(X)
+    if task == "regression":
+        return regression_metrics(y, predictions)
+    classes = [str(c) for c in model.classes_]
+    probabilities = model.predict_proba(X) if hasattr(model, "predict_proba") else None
+    return classification_metrics(y, predictions, probabilities, classes, positive_class)

@@ -1,0 +1,1 @@
+"""Feature engineering: one ColumnTransformer, fitted on training rows only."""

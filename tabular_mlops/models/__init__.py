@@ -1,0 +1,1 @@
+"""Model families, candidate training and selection."""

@@ -1,0 +1,1 @@
+"""Logging models to MLflow, registering them, and finding them again."""

@@ -1,0 +1,116 @@
+"""MLflow 3 model logging and registry helpers.
+
+Two MLflow 3 facts shape this module (see the project notes): models are registered with
+``mlflow.register_model`` on the ``models:/m-<id>`` URI of the logged model, so that
+``models:/NAME/VERSION`` loads; and pip requirements are given explicitly, which keeps logging
+fast and the served environment identical to the training one.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from sklearn.pipeline import Pipeline
+
+import tabular_mlops
+from tabular_mlops.data.schema import DatasetSchema
+from tabular_mlops.errors import ModelNotFoundError
+
+MODEL_ARTIFACT_NAME = "model"
+BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "pyyaml")
+FAMILY_REQUIREMENTS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",), "mlp": ("torch",)}
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """Where a registered model version lives."""
+
+    name: str
+    version: str
+    model_uri: str
+    run_id: str | None
+
+    @property
+    def registry_uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def pip_requirements(family: str) -> list[str]:
+    """Exact pins of what the model needs at load time, read from the running environment."""
+    packages = list(BASE_REQUIREMENTS) + list(FAMILY_REQUIREMENTS.get(family, ()))
+    return [f"{p}=={importlib.metadata.version(p)}" for p in packages]
+
+
+def log_model(
+    model: Pipeline,
+    example: pd.DataFrame,
+    schema: DatasetSchema,
+    family: str,
+    metadata: dict[str, Any] | None = None,
+) -> mlflow.models.model.ModelInfo:
+    """Log the whole preprocessing + estimator pipeline to the active MLflow run.
+
+    The training schema goes into the MLmodel ``metadata`` so that any server loading the model
+    can check inputs against it; the library's code is shipped with the model (``code_paths``)
+    so that its first step, :class:`SchemaEnforcer`, loads wherever MLflow does.
+    """
+    example = example.head(5)
+    signature = infer_signature(example, model.predict(example))
+    package_dir = str(Path(tabular_mlops.__file__).parent)
+    return mlflow.sklearn.log_model(
+        sk_model=model,
+        name=MODEL_ARTIFACT_NAME,
+        signature=signature,
+        input_example=example,
+        pip_requirements=pip_requirements(family),
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        code_paths=[package_dir],
+        metadata={"schema": schema.to_dict(), **(metadata or {})},
+    )
+
+
+def register_model(
+    model_uri: str, name: str, tags: dict[str, str] | None = None, description: str = ""
+) -> RegisteredModel:
+    """Register ``model_uri`` (a ``models:/m-<id>`` URI) as a new version of ``name``."""
+    client = MlflowClient()
+    version = mlflow.register_model(model_uri, name, tags=tags or {})
+    if description:
+        client.update_model_version(name, version.version, description=description)
+    return RegisteredModel(name=name, version=str(version.version), model_uri=model_uri, run_id=version.run_id)
+
+
+def latest_version(name: str) -> RegisteredModel:
+    """The highest version number registered under ``name``."""
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name = '{name}'")
+    if not versions:
+        raise ModelNotFoundError(
+            f"No registered model named '{name}' in the MLflow registry at "
+            f"'{mlflow.get_tracking_uri()}'; train one first with `python run.py train`."
+        )
+    newest = max(versions, key=lambda v: int(v.version))
+    return RegisteredModel(name=name, version=str(newest.version), model_uri=str(newest.source), run_id=newest.run_id)
+
+
+def get_version(name: str, version: str | int) -> RegisteredModel:
+    """A specific registered version, with a clear error when it does not exist."""
+    client = MlflowClient()
+    try:
+        found = client.get_model_version(name, str(version))
+    except mlflow.exceptions.MlflowException as exc:
+        raise ModelNotFoundError(f"Model '{name}' has no version {version} in the MLflow registry.") from exc
+    return RegisteredModel(name=name, version=str(found.version), model_uri=str(found.source), run_id=found.run_id)
+
+
+def model_metadata(model_uri: str) -> dict[str, Any]:
+    """The ``metadata`` block stored in the MLmodel file (schema, metrics, lineage)."""
+    info = mlflow.models.get_model_info(model_uri)
+    return dict(info.metadata or {})

@@ -1,0 +1,67 @@
+"""Test isolation: every ZenML and MLflow store the tests touch lives in a temporary directory.
+
+The environment is set at import time, before any test module imports ZenML, so neither the
+tests nor the subprocesses they start can see the user's global ZenML configuration or the
+project's own `.zen` repository.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_ADULT = PROJECT_ROOT / "data" / "adult.csv.gz"
+SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="tabular-mlops-tests-"))
+os.environ["ZENML_CONFIG_PATH"] = str(_SESSION_DIR / "zenml-config")
+os.environ["ZENML_REPOSITORY_PATH"] = str(_SESSION_DIR / "zenml-repo")
+os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
+os.environ["ZENML_ENABLE_RICH_TRACEBACK"] = "false"
+os.environ["AUTO_OPEN_DASHBOARD"] = "false"
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not os.environ.get("KEEP_TEST_STORES"):
+        shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def adult_frame() -> pd.DataFrame:
+    """The bundled Adult data, as the default dataset config reads it."""
+    from tabular_mlops.data.loading import load_csv
+
+    return load_csv(BUNDLED_ADULT, na_values=["?"])
+
+
+@pytest.fixture(scope="session")
+def adult_sample(adult_frame: pd.DataFrame) -> pd.DataFrame:
+    """3,000 rows of Adult with a fixed seed: enough to train, quick to fit."""
+    return adult_frame.sample(n=3000, random_state=7).reset_index(drop=True)
+
+
+def shared_csv(name: str) -> Path:
+    """A CSV from the shared real datasets (tests and benchmarks only); skips when absent."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"shared dataset {path} is not available; set SHARED_DATA_DIR to the shared/data folder")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

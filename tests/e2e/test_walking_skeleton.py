@@ -1,0 +1,225 @@
+"""The whole path on real components: CSV -> ZenML pipeline -> MLflow registry -> HTTP predictions.
+
+Everything runs through `run.py` as a user would call it, against a temporary ZenML store and
+artifact store (see tests/conftest.py), on a few thousand rows of the bundled Adult data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tabular_mlops.data.loading import load_csv
+from tests.conftest import BUNDLED_ADULT, PROJECT_ROOT, free_port, shared_csv
+
+pytestmark = pytest.mark.e2e
+
+MODEL_NAME = "adult-e2e"
+
+
+def run_cli(*args: str, timeout: int = 600) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 0, f"run.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="module")
+def dataset_config(session_dir: Path) -> Path:
+    sample = pd.read_csv(BUNDLED_ADULT).sample(n=4000, random_state=11)
+    csv_path = session_dir / "adult_sample.csv"
+    sample.to_csv(csv_path, index=False)
+    config = {
+        "name": "adult-sample",
+        "path": str(csv_path),
+        "target": "income",
+        "task": "binary",
+        "positive_class": ">50K",
+        "na_values": ["?"],
+        "model_name": MODEL_NAME,
+    }
+    path = session_dir / "adult_sample.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(dataset_config: Path) -> dict[str, Any]:
+    run_cli("stacks")
+    return run_cli("train", "--dataset-config", str(dataset_config))
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(trained: dict[str, Any]) -> Iterator[str]:
+    uri = str(run_cli("tracking-uri")["tracking_uri"])
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri("")
+
+
+@pytest.fixture(scope="module")
+def test_rows(dataset_config: Path) -> pd.DataFrame:
+    config = yaml.safe_load(dataset_config.read_text())
+    frame = load_csv(BUNDLED_ADULT, na_values=["?"])
+    sampled = pd.read_csv(config["path"])
+    # rows the model never saw: the first 300 of the full file not in the sample
+    unseen = frame.loc[~frame.index.isin(sampled.index)].head(300)
+    return unseen.drop(columns=["income"]).reset_index(drop=True)
+
+
+def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
+
+
+def test_training_registers_mlflow_and_zenml_versions(trained: dict[str, Any], tracking_uri: str) -> None:
+    from zenml.client import Client
+
+    assert trained["model_name"] == MODEL_NAME and trained["model_version"] == "1"
+    assert trained["family"] in {"logistic_regression", "lightgbm"}
+    assert trained["metrics"]["test_roc_auc"] > 0.85
+    run = mlflow.get_run(trained["mlflow_run_id"])
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(trained["metrics"]["test_roc_auc"], abs=1e-6)
+    assert run.data.tags["registered_model_version"] == "1"
+    version = mlflow.MlflowClient().get_model_version(MODEL_NAME, "1")
+    assert version.tags["zenml_pipeline_run_id"] == trained["zenml_run_id"]
+
+    zenml_version = Client().get_model_version(MODEL_NAME, trained["zenml_model_version"])
+    assert zenml_version.run_metadata["mlflow_model_version"] == "1"
+    assert zenml_version.run_metadata["mlflow_model_uri"] == f"models:/{MODEL_NAME}/1"
+    assert "model" in zenml_version.model_artifacts or "model" in {a for a in zenml_version.model_artifacts}
+
+
+def test_registered_model_loads_and_fastapi_serves_same_predictions(
+    trained: dict[str, Any], tracking_uri: str, test_rows: pd.DataFrame, dataset_config: Path
+) -> None:
+    model = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/1")
+    expected = [str(p) for p in model.predict(test_rows)]
+    expected_proba = model.predict_proba(test_rows)[:, list(model.classes_).index(">50K")]
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "run.py"),
+            "serve",
+            "--dataset-config",
+            str(dataset_config),
+            "--version",
+            "1",
+            "--port",
+            str(port),
+            "--json",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(f"{url}/healthz", process)
+        response = httpx.post(f"{url}/predict", json={"records": as_records(test_rows)}, timeout=30)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["predictions"] == expected
+        np.testing.assert_allclose([p[">50K"] for p in body["probabilities"]], expected_proba, rtol=1e-9)
+        assert (body["model_name"], body["model_version"]) == (MODEL_NAME, "1")
+        info = httpx.get(f"{url}/model-info").json()
+        assert info["metrics"]["roc_auc"] == pytest.approx(trained["metrics"]["test_roc_auc"], abs=1e-6)
+        assert 'http_requests_total{endpoint="/predict",status="200"} 1.0' in httpx.get(f"{url}/metrics").text
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+
+
+def test_deploy_with_stack_model_deployer_serves_and_replaces(
+    trained: dict[str, Any], tracking_uri: str, test_rows: pd.DataFrame, dataset_config: Path
+) -> None:
+    try:
+        deployed = run_cli("deploy", "--dataset-config", str(dataset_config))
+        url = deployed["endpoint_url"]
+        assert url.startswith("http://") and url.endswith("/invocations")
+        payload = {"dataframe_split": json.loads(test_rows.head(50).to_json(orient="split", index=False))}
+        response = httpx.post(url, json=payload, timeout=30)
+        assert response.status_code == 200, response.text
+        model = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/1")
+        assert response.json()["predictions"] == [str(p) for p in model.predict(test_rows.head(50))]
+        # deploying again replaces the server instead of leaving nothing running
+        again = run_cli("deploy", "--dataset-config", str(dataset_config))
+        assert httpx.post(again["endpoint_url"], json=payload, timeout=30).status_code == 200
+        assert len(_daemon_pids()) == 1
+    finally:
+        for pid in _daemon_pids():
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_retraining_reuses_cached_data_steps_and_adds_a_version(trained: dict[str, Any], dataset_config: Path) -> None:
+    from zenml.client import Client
+
+    second = run_cli("train", "--dataset-config", str(dataset_config))
+    assert second["model_version"] == "2"
+    steps = Client().get_pipeline_run(second["zenml_run_id"]).steps
+    assert steps["load_dataset"].status.value == "cached"
+    assert steps["train_model"].status.value == "completed"
+
+
+@pytest.mark.parametrize(
+    ("csv", "target"),
+    [("telco_churn.csv", "churn"), ("credit_scoring.csv", "Status"), ("california_housing.csv", "MedHouseVal")],
+)
+def test_other_real_csvs_train_without_code_changes(trained: dict[str, Any], csv: str, target: str) -> None:
+    result = run_cli("train", "--data", str(shared_csv(csv)), "--target", target)
+    assert result["model_version"]
+    if target == "MedHouseVal":
+        assert result["task"] == "regression" and result["metrics"]["test_r2"] > 0.7
+    else:
+        assert result["task"] == "binary" and result["metrics"]["test_roc_auc"] > 0.8
+
+
+def _wait_for(url: str, process: subprocess.Popen[str], timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early:\n{process.stderr.read() if process.stderr else ''}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def _daemon_pids() -> list[int]:
+    pids = []
+    for pid_file in Path(os.environ["ZENML_CONFIG_PATH"]).glob("local_stores/*/*/service.pid"):
+        try:
+            pid = int(pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError, PermissionError):
+            continue
+        pids.append(pid)
+    return pids
