@@ -139,13 +139,11 @@ def cmd_deploy(args: argparse.Namespace, model_name: str | None = None, version:
     pipeline = deployment_pipeline.with_options(config_path=str(args.deploy_config))
     run = _finished(pipeline(model_name=name, model_version=str(version) if version else None))
     service = _load_output(run, "deploy_model", "deployment")
-    url = service.get_prediction_url()
-    config = service.config
+    deployed_version = str(service.config.registry_model_version or version or "")
     return {
         "command": "deploy",
-        "model_name": name,
-        "model_version": str(config.registry_model_version or version or ""),
-        "endpoint_url": url,
+        **_registry_facts(name, deployed_version),
+        "endpoint_url": service.get_prediction_url(),
         "zenml_run_id": str(run.id),
         "zenml_run_name": run.name,
         "service_id": str(service.uuid),
@@ -183,6 +181,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         "command": "serve",
         "model_name": model.name,
         "model_version": model.version,
+        "metrics": {f"test_{k}": v for k, v in model.metadata.get("test_metrics", {}).items()},
         "endpoint_url": f"http://{host}:{port}/predict",
         "_example": model.example_record(),
     }
@@ -208,6 +207,25 @@ def _load_output(run: Any, step_name: str, output_name: str) -> Any:
     outputs = step.outputs[output_name]
     artifact = outputs[0] if isinstance(outputs, list) else outputs
     return artifact.load()
+
+
+def _registry_facts(model_name: str, version: str) -> dict[str, Any]:
+    """Name, version, stage, test metrics and MLflow run of a registered version."""
+    from mlflow.tracking import MlflowClient
+
+    from stacks.registration import configure_mlflow_from_active_stack
+
+    configure_mlflow_from_active_stack()
+    registered = MlflowClient().get_model_version(model_name, version)
+    tags = dict(registered.tags)
+    return {
+        "model_name": model_name,
+        "model_version": version,
+        "model_uri": f"models:/{model_name}/{version}",
+        "stage": _zenml_stage(model_name, tags["zenml_model_version"]) if "zenml_model_version" in tags else "none",
+        "metrics": {k: float(v) for k, v in sorted(tags.items()) if k.startswith("test_")},
+        "mlflow_run_id": registered.run_id,
+    }
 
 
 def _zenml_stage(model_name: str, version: str) -> str:

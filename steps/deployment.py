@@ -58,6 +58,20 @@ def deploy_model(
         workers=1,
         timeout=timeout,
     )
+    # ZenML's own replacement looks servers up by the *newest* ZenML model version, so it misses a
+    # server still running an older version: stop those first (the new one then takes their port).
+    for old in deployer.find_model_server(
+        pipeline_name=config.pipeline_name,
+        pipeline_step_name=config.pipeline_step_name,
+        service_type=MLFlowDeploymentService.SERVICE_TYPE,
+    ):
+        if old.config.model_name == registered.name:
+            logger.info(
+                "Stopping the server of %s version %s",
+                registered.name,
+                getattr(old.config, "registry_model_version", "?"),
+            )
+            deployer.delete_model_server(old.uuid, timeout=timeout)
     service = deployer.deploy_model(
         config=config,
         service_type=MLFlowDeploymentService.SERVICE_TYPE,

@@ -63,9 +63,11 @@ def dataset_config(session_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(dataset_config: Path) -> dict[str, Any]:
+def trained(dataset_config: Path) -> Iterator[dict[str, Any]]:
     run_cli("stacks")
-    return run_cli("train", "--dataset-config", str(dataset_config))
+    yield run_cli("train", "--dataset-config", str(dataset_config))
+    for pid in _daemon_pids():  # model servers started by `run.py deploy`
+        os.kill(pid, signal.SIGTERM)
 
 
 @pytest.fixture(scope="module")
@@ -158,25 +160,25 @@ def test_registered_model_loads_and_fastapi_serves_same_predictions(
 def test_deploy_with_stack_model_deployer_serves_and_replaces(
     trained: dict[str, Any], tracking_uri: str, test_rows: pd.DataFrame, dataset_config: Path
 ) -> None:
-    try:
-        deployed = run_cli("deploy", "--dataset-config", str(dataset_config))
-        url = deployed["endpoint_url"]
-        assert url.startswith("http://") and url.endswith("/invocations")
-        payload = {"dataframe_split": json.loads(test_rows.head(50).to_json(orient="split", index=False))}
-        response = httpx.post(url, json=payload, timeout=30)
-        assert response.status_code == 200, response.text
-        model = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/1")
-        assert response.json()["predictions"] == [str(p) for p in model.predict(test_rows.head(50))]
-        # deploying again replaces the server instead of leaving nothing running
-        again = run_cli("deploy", "--dataset-config", str(dataset_config))
-        assert httpx.post(again["endpoint_url"], json=payload, timeout=30).status_code == 200
-        assert len(_daemon_pids()) == 1
-    finally:
-        for pid in _daemon_pids():
-            os.kill(pid, signal.SIGTERM)
+    deployed = run_cli("deploy", "--dataset-config", str(dataset_config))
+    url = deployed["endpoint_url"]
+    assert url.startswith("http://") and url.endswith("/invocations")
+    assert deployed["model_version"] == "1" and deployed["stage"] == "none"
+    assert deployed["metrics"]["test_roc_auc"] == pytest.approx(trained["metrics"]["test_roc_auc"], abs=1e-5)
+    payload = {"dataframe_split": json.loads(test_rows.head(50).to_json(orient="split", index=False))}
+    response = httpx.post(url, json=payload, timeout=30)
+    assert response.status_code == 200, response.text
+    model = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/1")
+    assert response.json()["predictions"] == [str(p) for p in model.predict(test_rows.head(50))]
+    # deploying again replaces the server instead of leaving nothing (or two) running
+    again = run_cli("deploy", "--dataset-config", str(dataset_config))
+    assert httpx.post(again["endpoint_url"], json=payload, timeout=30).status_code == 200
+    assert len(_daemon_pids()) == 1
 
 
-def test_retraining_reuses_cached_data_steps_and_adds_a_version(trained: dict[str, Any], dataset_config: Path) -> None:
+def test_retraining_reuses_cached_data_steps_and_redeploy_replaces_old_version(
+    trained: dict[str, Any], dataset_config: Path, test_rows: pd.DataFrame
+) -> None:
     from zenml.client import Client
 
     second = run_cli("train", "--dataset-config", str(dataset_config))
@@ -184,6 +186,11 @@ def test_retraining_reuses_cached_data_steps_and_adds_a_version(trained: dict[st
     steps = Client().get_pipeline_run(second["zenml_run_id"]).steps
     assert steps["load_dataset"].status.value == "cached"
     assert steps["train_model"].status.value == "completed"
+    deployed = run_cli("deploy", "--dataset-config", str(dataset_config))
+    assert deployed["model_version"] == "2"
+    assert len(_daemon_pids()) == 1, "the server of version 1 must be replaced, not left running"
+    payload = {"dataframe_records": as_records(test_rows.dropna().head(3))}
+    assert httpx.post(deployed["endpoint_url"], json=payload, timeout=30).status_code == 200
 
 
 @pytest.mark.parametrize(
