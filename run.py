@@ -53,7 +53,7 @@ def resolve_dataset(args: argparse.Namespace) -> DatasetConfig:
     if getattr(args, "data", None):
         if not args.target:
             raise ConfigError("--data needs --target: the name of the column to predict.")
-        from tabular_mlops.data.loading import read_header
+        from tabular_mlops.data.ingestion import read_header
         from tabular_mlops.data.validation import require_target
 
         require_target(read_header(args.data), args.target, args.data)
@@ -70,13 +70,29 @@ def resolve_dataset(args: argparse.Namespace) -> DatasetConfig:
     return config
 
 
-def example_record(config: DatasetConfig) -> dict[str, Any]:
-    """The first data row of the dataset, without the target: a realistic prediction request."""
-    from tabular_mlops.data.loading import load_csv
+def example_record(config: DatasetConfig, model_uri: str) -> dict[str, Any]:
+    """The first data row of the dataset, typed as the model's schema says: a realistic request."""
+    import mlflow
 
-    frame = load_csv(config.path, na_values=config.na_values, drop_columns=config.drop_columns, nrows=1)
-    row = frame.drop(columns=[config.target]).iloc[0].to_dict()
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+    from stacks.registration import configure_mlflow_from_active_stack
+    from tabular_mlops.data.prepare import read_dataset
+    from tabular_mlops.data.schema import DatasetSchema
+
+    configure_mlflow_from_active_stack()
+    schema = DatasetSchema.from_dict((mlflow.models.get_model_info(model_uri).metadata or {})["schema"])
+    raw, _ = read_dataset(config, nrows=1)
+    row = raw.iloc[0]
+    record: dict[str, Any] = {}
+    for column in schema.feature_columns:
+        text = row.get(column.name)
+        if text is None:
+            record[column.name] = None
+        elif column.role == "numeric":
+            number = float(text)
+            record[column.name] = int(number) if number.is_integer() and math.isfinite(number) else number
+        else:
+            record[column.name] = text
+    return record
 
 
 # --------------------------------------------------------------------------- commands
@@ -92,13 +108,16 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from zenml import Model
 
     from pipelines import training_pipeline
-    from tabular_mlops.config import training_config_from_dict
-    from tabular_mlops.data.loading import file_sha256
+    from tabular_mlops.config import feature_config_from_dict, training_config_from_dict, validation_config_from_dict
+    from tabular_mlops.data.ingestion import file_sha256
 
     dataset = resolve_dataset(args)
     config_path = Path(args.config)
-    training_params = read_yaml(config_path).get("parameters", {}).get("training", {})
-    training_config_from_dict(training_params)  # fail here, not inside a step, on a config typo
+    parameters = read_yaml(config_path).get("parameters", {})
+    # Fail here, not inside a step, on a config typo.
+    training_config_from_dict(parameters.get("training", {}))
+    feature_config_from_dict(parameters.get("features"))
+    validation_config_from_dict(parameters.get("validation"), dataset.validation)
     pipeline = training_pipeline.with_options(
         config_path=str(config_path),
         enable_cache=False if args.no_cache else None,
@@ -126,7 +145,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         "zenml_model_version": registration["zenml_model_version"],
         "dataset": dataset.name,
     }
-    summary["_example"] = example_record(dataset)
+    summary["_example"] = example_record(dataset, registration["model_uri"])
     return summary
 
 
@@ -147,7 +166,7 @@ def cmd_deploy(args: argparse.Namespace, model_name: str | None = None, version:
         "zenml_run_id": str(run.id),
         "zenml_run_name": run.name,
         "service_id": str(service.uuid),
-        "_example": example_record(dataset),
+        "_example": example_record(dataset, f"models:/{name}/{deployed_version}"),
     }
 
 

@@ -13,7 +13,7 @@ from zenml.types import MarkdownString
 
 from tabular_mlops.config import training_config_from_dict
 from tabular_mlops.data.schema import DatasetSchema
-from tabular_mlops.data.splitting import DataSplits
+from tabular_mlops.features.matrices import FeatureSet
 from tabular_mlops.models.training import train_and_select
 from tabular_mlops.reports import table_markdown
 
@@ -22,7 +22,7 @@ logger = get_logger(__name__)
 
 @step(enable_cache=False, experiment_tracker=True)
 def train_model(
-    train: pd.DataFrame, validation: pd.DataFrame, schema: DatasetSchema, training: dict[str, Any]
+    feature_set: FeatureSet, preprocessor: Pipeline, schema: DatasetSchema, training: dict[str, Any]
 ) -> tuple[
     Annotated[Pipeline, "model"],
     Annotated[str, "best_family"],
@@ -31,8 +31,7 @@ def train_model(
 ]:
     """Try every configured model family; the test split is not an input of this step."""
     config = training_config_from_dict(training)
-    splits = DataSplits(train=train, validation=validation, test=validation.iloc[0:0])
-    result = train_and_select(splits, schema, config)
+    result = train_and_select(feature_set, preprocessor, schema, config)
     table = result.selection_table()
     mlflow.log_params(
         {
@@ -40,8 +39,10 @@ def train_model(
             "target": schema.target,
             "best_family": result.best_family,
             "selection_metric": result.selection_metric,
-            "train_rows": len(train),
-            "validation_rows": len(validation),
+            "train_rows": int(feature_set.X_train.shape[0]),
+            "validation_rows": int(feature_set.X_validation.shape[0]),
+            "refit_rows": result.refit_rows,
+            "model_inputs": feature_set.n_features,
             **{f"best_{k}": v for k, v in result.best.params.items()},
         }
     )

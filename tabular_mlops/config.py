@@ -10,6 +10,7 @@ Two kinds of file exist:
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -62,7 +63,14 @@ class DatasetConfig:
     task: str | None = None
     positive_class: str | None = None
     na_values: tuple[str, ...] = ()
+    use_default_na: bool = True
+    delimiter: str = "auto"
+    encoding: str = "auto"
     drop_columns: tuple[str, ...] = ()
+    columns: dict[str, str] = field(default_factory=dict)
+    group_column: str | None = None
+    time_column: str | None = None
+    validation: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     source: str = ""
     licence: str = ""
@@ -92,6 +100,9 @@ class DatasetConfig:
         values.setdefault("model_name", slugify(f"{values['name']}-{values['target']}"))
         values["na_values"] = tuple(str(v) for v in values.get("na_values") or ())
         values["drop_columns"] = tuple(str(v) for v in values.get("drop_columns") or ())
+        values["columns"] = {str(k): str(v) for k, v in (values.get("columns") or {}).items()}
+        values["validation"] = dict(values.get("validation") or {})
+        _check_keys(ValidationConfig, values["validation"], f"{where}: 'validation'")
         if values.get("positive_class") is not None:
             values["positive_class"] = str(values["positive_class"])
         return cls(**values)
@@ -112,26 +123,98 @@ def load_dataset_config(path: str | Path, project_root: str | Path | None = None
     """Load ``configs/datasets/<name>.yaml``; a relative ``path`` is relative to the project root."""
     data = read_yaml(path)
     config = DatasetConfig.from_dict(data, where=f"Config file '{path}'")
-    data_path = Path(config.path)
+    expanded = os.path.expandvars(config.path)
+    if "$" in expanded:
+        raise ConfigError(f"Config file '{path}': path '{config.path}' uses an environment variable that is not set.")
+    data_path = Path(expanded)
     if not data_path.is_absolute() and project_root is not None:
         data_path = Path(project_root) / data_path
-        config = DatasetConfig.from_dict({**config.to_dict(), "path": str(data_path)}, where=f"Config file '{path}'")
-    return config
+    return DatasetConfig.from_dict({**config.to_dict(), "path": str(data_path)}, where=f"Config file '{path}'")
+
+
+SPLIT_STRATEGIES = ("auto", "stratified", "random", "group", "time")
 
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """Train/validation/test ratios and the seed that makes the split repeatable."""
+    """Train/validation/test ratios, the strategy and the seed that makes the split repeatable.
+
+    ``auto`` is stratified for classification and random for regression; ``group`` keeps all rows
+    of a group (the dataset's ``group_column``) in one split; ``time`` puts the latest rows (by the
+    dataset's ``time_column``) in test and the ones before them in validation.
+    """
 
     test_size: float = 0.15
     validation_size: float = 0.15
     seed: int = 42
+    strategy: str = "auto"
+    max_shared_rows_share: float = 0.5  # error when more test rows than this also appear in train
 
     def __post_init__(self) -> None:
         for name in ("test_size", "validation_size"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:
                 raise ConfigError(f"split.{name} must lie strictly between 0 and 0.5, got {value}.")
+        if self.strategy not in SPLIT_STRATEGIES:
+            raise ConfigError(f"split.strategy must be one of {list(SPLIT_STRATEGIES)}, got '{self.strategy}'.")
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Thresholds of the data checks; ``configs/training.yaml`` sets defaults, a dataset may override."""
+
+    max_missing_share: float = 0.9  # error: a feature column missing in more rows than this
+    warn_missing_share: float = 0.3  # warning above this
+    max_type_error_share: float = 0.001  # error above; at or below, unparseable values become missing
+    leakage_threshold: float = 0.99  # error: one column alone reaches this ROC AUC / R2
+    leakage_sample_rows: int = 5000
+    min_rows: int = 20
+    min_rows_per_class: int = 5
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Feature selection after encoding: drop near-constant columns, optionally keep the best k."""
+
+    variance_threshold: float = 0.0
+    method: str = "none"  # none | mutual_info | model
+    max_features: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in ("none", "mutual_info", "model"):
+            raise ConfigError(f"features.selection.method must be none, mutual_info or model, got '{self.method}'.")
+        if self.method != "none" and not self.max_features:
+            raise ConfigError(f"features.selection.method '{self.method}' needs max_features (how many to keep).")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How columns become model inputs (see tabular_mlops/features/preprocessing.py)."""
+
+    max_onehot_categories: int = 20  # more distinct values than this: target encoding instead of one-hot
+    min_category_frequency: int = 10  # rarer categories are grouped as 'infrequent'
+    scale_numeric: bool = True
+    missing_indicators: bool = False
+    datetime_parts: tuple[str, ...] = ("year", "month", "day", "dayofweek", "hour")
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+
+
+def feature_config_from_dict(data: dict[str, Any] | None) -> FeatureConfig:
+    data = dict(data or {})
+    _check_keys(FeatureConfig, data, "features")
+    selection = dict(data.pop("selection", None) or {})
+    _check_keys(SelectionConfig, selection, "features.selection")
+    if "datetime_parts" in data:
+        data["datetime_parts"] = tuple(data["datetime_parts"])
+    return FeatureConfig(selection=SelectionConfig(**selection), **data)
+
+
+def validation_config_from_dict(
+    defaults: dict[str, Any] | None, overrides: dict[str, Any] | None = None
+) -> ValidationConfig:
+    merged = {**(defaults or {}), **(overrides or {})}
+    _check_keys(ValidationConfig, merged, "validation")
+    return ValidationConfig(**merged)
 
 
 @dataclass(frozen=True)

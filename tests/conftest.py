@@ -27,6 +27,7 @@ os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 os.environ["ZENML_ENABLE_RICH_TRACEBACK"] = "false"
 os.environ["AUTO_OPEN_DASHBOARD"] = "false"
 os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.setdefault("SHARED_DATA_DIR", str(SHARED_DATA))  # bench/datasets/*.yaml refer to it
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -41,16 +42,25 @@ def session_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def adult_frame() -> pd.DataFrame:
-    """The bundled Adult data, as the default dataset config reads it."""
-    from tabular_mlops.data.loading import load_csv
+    """The bundled Adult data, typed as the training pipeline types it."""
+    from tabular_mlops.data.prepare import load_typed
 
-    return load_csv(BUNDLED_ADULT, na_values=["?"])
+    return load_typed(str(BUNDLED_ADULT), "income").frame
 
 
 @pytest.fixture(scope="session")
 def adult_sample(adult_frame: pd.DataFrame) -> pd.DataFrame:
     """3,000 rows of Adult with a fixed seed: enough to train, quick to fit."""
     return adult_frame.sample(n=3000, random_state=7).reset_index(drop=True)
+
+
+def write_csv(path: Path, text: str | bytes) -> Path:
+    """Write a small CSV fixture (text is written as UTF-8, bytes as they are)."""
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
 
 
 def shared_csv(name: str) -> Path:
@@ -65,3 +75,15 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def fit_model(frame: pd.DataFrame, target: str, family: str = "lightgbm", **params: object):
+    """A fitted preprocessing + estimator pipeline and its schema, as the training step builds them."""
+    from tabular_mlops.data.schema import infer_schema
+    from tabular_mlops.features.preprocessing import build_model_pipeline, build_preprocessor
+    from tabular_mlops.models.zoo import make_estimator
+
+    schema = infer_schema(frame, target)
+    model = build_model_pipeline(build_preprocessor(schema), make_estimator(family, schema.task, params, n_jobs=1))
+    model.fit(frame[schema.feature_names], frame[target])
+    return model, schema

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -12,8 +12,8 @@ from sklearn.pipeline import Pipeline
 
 from tabular_mlops.config import TrainingConfig
 from tabular_mlops.data.schema import DatasetSchema
-from tabular_mlops.data.splitting import DataSplits
 from tabular_mlops.evaluation.metrics import evaluate_estimator, selection_metric
+from tabular_mlops.features.matrices import FeatureSet
 from tabular_mlops.features.preprocessing import build_model_pipeline
 from tabular_mlops.models.zoo import make_estimator
 
@@ -38,6 +38,7 @@ class TrainingResult:
     best: CandidateResult
     selection_metric: str
     candidates: list[CandidateResult] = field(default_factory=list)
+    refit_rows: int = 0
 
     @property
     def best_family(self) -> str:
@@ -58,49 +59,38 @@ class TrainingResult:
         return pd.DataFrame(rows)
 
 
-def features_and_target(frame: pd.DataFrame, schema: DatasetSchema) -> tuple[pd.DataFrame, pd.Series]:
-    return frame[schema.feature_names], frame[schema.target]
+def train_and_select(
+    features: FeatureSet, preprocessor: Pipeline, schema: DatasetSchema, config: TrainingConfig
+) -> TrainingResult:
+    """Fit every configured candidate on the encoded training rows, keep the best on validation,
+    refit it on train + validation and put it behind the (already fitted) preprocessor.
 
-
-def train_and_select(splits: DataSplits, schema: DatasetSchema, config: TrainingConfig) -> TrainingResult:
-    """Fit every configured candidate, keep the best on validation, refit it on train+validation.
-
-    The test split is not touched here: it is kept for the final evaluation.
+    The test split is not an input here: it is kept for the final evaluation.
     """
     metric = selection_metric(schema.task, config.selection_metric)
-    X_train, y_train = features_and_target(splits.train, schema)
-    X_val, y_val = features_and_target(splits.validation, schema)
     results: list[CandidateResult] = []
     for candidate in config.candidates:
         estimator = make_estimator(candidate.family, schema.task, candidate.params, config.split.seed, config.n_jobs)
-        pipeline = build_model_pipeline(schema, estimator)
         started = time.perf_counter()
-        pipeline.fit(X_train, y_train)
+        estimator.fit(features.X_train, features.y_train)
         elapsed = time.perf_counter() - started
-        scores = evaluate_estimator(pipeline, X_val, y_val, schema.task, schema.positive_class)
+        scores = evaluate_estimator(
+            estimator, features.X_validation, features.y_validation, schema.task, schema.positive_class
+        )
         if metric.name not in scores:
             raise ValueError(
                 f"Selection metric '{metric.name}' is not computed for task '{schema.task}'; "
                 f"available: {sorted(scores)}."
             )
         logger.info(
-            "candidate %s: validation %s = %.4f (%.1f s)",
-            candidate.family,
-            metric.name,
-            scores[metric.name],
-            elapsed,
+            "candidate %s: validation %s = %.4f (%.1f s)", candidate.family, metric.name, scores[metric.name], elapsed
         )
         results.append(CandidateResult(candidate.family, dict(candidate.params), scores, elapsed))
     best = (max if metric.greater_is_better else min)(results, key=lambda r: r.validation_metrics[metric.name])
-    final = build_model_pipeline(
-        schema,
-        make_estimator(best.family, schema.task, best.params, config.split.seed, config.n_jobs),
-    )
-    X_full = pd.concat([X_train, X_val], ignore_index=True)
-    y_full = pd.concat([y_train, y_val], ignore_index=True)
+    final = make_estimator(best.family, schema.task, best.params, config.split.seed, config.n_jobs)
+    X_full, y_full = features.train_and_validation()
     final.fit(X_full, y_full)
-    return TrainingResult(model=final, best=best, selection_metric=metric.name, candidates=results)
-
-
-def candidate_summary(result: TrainingResult) -> list[dict[str, Any]]:
-    return [asdict(c) for c in result.candidates]
+    model = build_model_pipeline(preprocessor, final)
+    return TrainingResult(
+        model=model, best=best, selection_metric=metric.name, candidates=results, refit_rows=int(X_full.shape[0])
+    )

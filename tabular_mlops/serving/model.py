@@ -118,18 +118,18 @@ class ServedModel:
             "features": [
                 {
                     "name": c.name,
-                    "kind": c.kind,
-                    **({"categories": list(c.categories)} if c.kind == "categorical" else {}),
+                    "role": c.role,
+                    **({"categories": list(c.categories)} if c.role in ("categorical", "boolean") else {}),
                 }
-                for c in self.schema.columns
+                for c in self.schema.feature_columns
             ],
         }
 
     def example_record(self) -> dict[str, Any]:
         """A plausible input row (median-ish numbers, first categories) for docs and curl."""
         record: dict[str, Any] = {}
-        for column in self.schema.columns:
-            if column.kind == "numeric":
+        for column in self.schema.feature_columns:
+            if column.role == "numeric":
                 low, high = column.minimum, column.maximum
                 record[column.name] = round((low + high) / 2, 3) if low is not None and high is not None else 0.0
             else:

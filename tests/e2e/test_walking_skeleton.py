@@ -23,24 +23,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from tabular_mlops.data.loading import load_csv
-from tests.conftest import BUNDLED_ADULT, PROJECT_ROOT, free_port, shared_csv
+from tabular_mlops.data.prepare import load_typed
+from tests.conftest import BUNDLED_ADULT, PROJECT_ROOT, free_port
+from tests.e2e.conftest import run_cli
 
 pytestmark = pytest.mark.e2e
 
 MODEL_NAME = "adult-e2e"
-
-
-def run_cli(*args: str, timeout: int = 600) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "run.py"), *args, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=PROJECT_ROOT,
-    )
-    assert result.returncode == 0, f"run.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +70,8 @@ def tracking_uri(trained: dict[str, Any]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def test_rows(dataset_config: Path) -> pd.DataFrame:
-    config = yaml.safe_load(dataset_config.read_text())
-    frame = load_csv(BUNDLED_ADULT, na_values=["?"])
-    sampled = pd.read_csv(config["path"])
+    frame = load_typed(str(BUNDLED_ADULT), "income").frame  # same rows, same order as the file
+    sampled = pd.read_csv(BUNDLED_ADULT).sample(n=4000, random_state=11)  # the training sample
     # rows the model never saw: the first 300 of the full file not in the sample
     unseen = frame.loc[~frame.index.isin(sampled.index)].head(300)
     return unseen.drop(columns=["income"]).reset_index(drop=True)
@@ -191,19 +179,6 @@ def test_retraining_reuses_cached_data_steps_and_redeploy_replaces_old_version(
     assert len(_daemon_pids()) == 1, "the server of version 1 must be replaced, not left running"
     payload = {"dataframe_records": as_records(test_rows.dropna().head(3))}
     assert httpx.post(deployed["endpoint_url"], json=payload, timeout=30).status_code == 200
-
-
-@pytest.mark.parametrize(
-    ("csv", "target"),
-    [("telco_churn.csv", "churn"), ("credit_scoring.csv", "Status"), ("california_housing.csv", "MedHouseVal")],
-)
-def test_other_real_csvs_train_without_code_changes(trained: dict[str, Any], csv: str, target: str) -> None:
-    result = run_cli("train", "--data", str(shared_csv(csv)), "--target", target)
-    assert result["model_version"]
-    if target == "MedHouseVal":
-        assert result["task"] == "regression" and result["metrics"]["test_r2"] > 0.7
-    else:
-        assert result["task"] == "binary" and result["metrics"]["test_roc_auc"] > 0.8
 
 
 def _wait_for(url: str, process: subprocess.Popen[str], timeout: float = 90) -> None:

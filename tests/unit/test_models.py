@@ -1,36 +1,22 @@
+"""Model zoo, candidate selection and metrics."""
+
+from __future__ import annotations
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from tabular_mlops.config import CandidateConfig, SplitConfig, TrainingConfig
+from tabular_mlops.data.prepare import load_typed
 from tabular_mlops.data.schema import infer_schema
 from tabular_mlops.data.splitting import split_frame
-from tabular_mlops.data.validation import normalise_target
 from tabular_mlops.errors import ConfigError
 from tabular_mlops.evaluation.metrics import classification_metrics, regression_metrics, selection_metric
-from tabular_mlops.features.preprocessing import SchemaEnforcer, build_model_pipeline
+from tabular_mlops.features.matrices import fit_feature_set
+from tabular_mlops.features.preprocessing import build_preprocessor
 from tabular_mlops.models.training import train_and_select
 from tabular_mlops.models.zoo import make_estimator
 from tests.conftest import shared_csv
-
-
-def test_schema_enforcer_reorders_adds_and_coerces() -> None:
-    enforcer = SchemaEnforcer(numeric_features=("a", "b"), categorical_features=("c",)).fit(None)
-    out = enforcer.transform(pd.DataFrame({"c": [1, None], "a": ["3.5", "oops"], "extra": [0, 0]}))
-    assert list(out.columns) == ["a", "b", "c"]
-    assert out["a"].tolist()[0] == 3.5 and np.isnan(out["a"].tolist()[1])
-    assert out["b"].isna().all()
-    assert out["c"].tolist()[0] == "1" and out["c"].isna().tolist()[1]
-    assert list(enforcer.get_feature_names_out()) == ["a", "b", "c"]
-
-
-def test_pipeline_survives_unseen_categories_and_missing_columns(adult_sample: pd.DataFrame) -> None:
-    schema = infer_schema(adult_sample, "income")
-    model = build_model_pipeline(schema, make_estimator("logistic_regression", "binary"))
-    model.fit(adult_sample[schema.feature_names], adult_sample["income"])
-    odd = pd.DataFrame([{"age": 40, "workclass": "Astronaut", "native-country": "Atlantis"}])
-    proba = model.predict_proba(odd)
-    assert proba.shape == (1, 2) and np.isclose(proba.sum(), 1.0)
 
 
 def test_unknown_family_is_a_config_error() -> None:
@@ -41,36 +27,33 @@ def test_unknown_family_is_a_config_error() -> None:
 def test_selection_uses_validation_and_refits_on_train_plus_validation(adult_sample: pd.DataFrame) -> None:
     schema = infer_schema(adult_sample, "income", positive_class=">50K")
     splits = split_frame(adult_sample, "income", "binary", SplitConfig())
+    preprocessor = build_preprocessor(schema)
+    features = fit_feature_set(preprocessor, splits.train, splits.validation, schema)
     config = TrainingConfig(
-        candidates=(
-            CandidateConfig("logistic_regression"),
-            CandidateConfig("lightgbm", {"n_estimators": 60}),
-        ),
+        candidates=(CandidateConfig("logistic_regression"), CandidateConfig("lightgbm", {"n_estimators": 60})),
         n_jobs=1,
     )
-    result = train_and_select(splits, schema, config)
+    result = train_and_select(features, preprocessor, schema, config)
     aucs = {c.family: c.validation_metrics["roc_auc"] for c in result.candidates}
     assert result.best_family == max(aucs, key=aucs.__getitem__)
-    # refit on train + validation: the final model saw more rows than the candidate did
-    assert result.model.named_steps["model"].n_features_in_ > 0
-    n_refit = result.model.named_steps["preprocess"].named_transformers_["numeric"].named_steps["scale"].n_samples_seen_
-    assert n_refit == len(splits.train) + len(splits.validation)
+    assert result.refit_rows == len(splits.train) + len(splits.validation)
+    proba = result.model.predict_proba(splits.test[schema.feature_names])
+    assert proba.shape == (len(splits.test), 2)
     table = result.selection_table()
     assert table["selected"].sum() == 1 and set(table["family"]) == {"logistic_regression", "lightgbm"}
 
 
 def test_regression_on_real_data_beats_mean_baseline() -> None:
-    from tabular_mlops.data.loading import load_csv
-
-    frame = load_csv(shared_csv("california_housing.csv")).sample(n=4000, random_state=0)
-    frame = normalise_target(frame, "MedHouseVal", "regression")
-    schema = infer_schema(frame, "MedHouseVal")
+    prepared = load_typed(str(shared_csv("california_housing.csv")), "MedHouseVal")
+    frame = prepared.frame.sample(n=4000, random_state=0)
+    schema = prepared.schema
     splits = split_frame(frame, schema.target, schema.task, SplitConfig())
+    preprocessor = build_preprocessor(schema)
+    features = fit_feature_set(preprocessor, splits.train, splits.validation, schema)
     config = TrainingConfig(candidates=(CandidateConfig("lightgbm", {"n_estimators": 100}),), n_jobs=1)
-    result = train_and_select(splits, schema, config)
+    result = train_and_select(features, preprocessor, schema, config)
     metrics = result.candidates[0].validation_metrics
-    baseline = float(splits.validation["MedHouseVal"].std())
-    assert metrics["rmse"] < 0.7 * baseline
+    assert metrics["rmse"] < 0.7 * float(splits.validation["MedHouseVal"].std())
     assert result.selection_metric == "rmse"
 
 

@@ -9,10 +9,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tabular_mlops.data.schema import infer_schema
 from tabular_mlops.errors import ModelNotFoundError
-from tabular_mlops.features.preprocessing import build_model_pipeline
-from tabular_mlops.models.zoo import make_estimator
 from tabular_mlops.registry.mlflow_registry import (
     get_version,
     latest_version,
@@ -21,6 +18,7 @@ from tabular_mlops.registry.mlflow_registry import (
     register_model,
 )
 from tabular_mlops.serving.model import ServedModel
+from tests.conftest import fit_model
 
 
 @pytest.fixture
@@ -35,10 +33,8 @@ def tracking(tmp_path: Path) -> Iterator[str]:
 
 
 def test_log_register_load_roundtrip(tracking: str, adult_sample: pd.DataFrame) -> None:
-    schema = infer_schema(adult_sample, "income", positive_class=">50K")
-    model = build_model_pipeline(schema, make_estimator("lightgbm", "binary", {"n_estimators": 30}, n_jobs=1))
+    model, schema = fit_model(adult_sample, "income", n_estimators=30)
     X = adult_sample[schema.feature_names]
-    model.fit(X, adult_sample["income"])
     with mlflow.start_run():
         info = log_model(model, X, schema, family="lightgbm", metadata={"test_metrics": {"roc_auc": 0.9}})
     first = register_model(info.model_uri, "adult-registry-test", tags={"family": "lightgbm"})

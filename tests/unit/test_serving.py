@@ -12,19 +12,14 @@ import pandas as pd
 import pytest
 import uvicorn
 
-from tabular_mlops.data.schema import infer_schema
-from tabular_mlops.features.preprocessing import build_model_pipeline
-from tabular_mlops.models.zoo import make_estimator
 from tabular_mlops.serving.app import create_app
 from tabular_mlops.serving.model import ServedModel
-from tests.conftest import free_port
+from tests.conftest import fit_model, free_port
 
 
 @pytest.fixture(scope="module")
 def served_model(adult_sample: pd.DataFrame) -> ServedModel:
-    schema = infer_schema(adult_sample, "income", positive_class=">50K")
-    pipeline = build_model_pipeline(schema, make_estimator("lightgbm", "binary", {"n_estimators": 50}, n_jobs=1))
-    pipeline.fit(adult_sample[schema.feature_names], adult_sample["income"])
+    pipeline, schema = fit_model(adult_sample, "income", n_estimators=50)
     return ServedModel(pipeline=pipeline, schema=schema, name="adult-test", version="7", model_uri="memory://")
 
 

@@ -1,0 +1,61 @@
+"""Shared end-to-end helpers: run.py as a subprocess, the local ZenML server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PROJECT_ROOT, free_port
+
+
+def run_cli(*args: str, timeout: int = 600, expect_ok: bool = True) -> dict[str, Any]:
+    """`python run.py ARGS --json`; the parsed last line (an error object when it failed)."""
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROJECT_ROOT,
+    )
+    if expect_ok:
+        assert result.returncode == 0, (
+            f"run.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    else:
+        assert result.returncode != 0, f"run.py {' '.join(args)} should have failed:\n{result.stdout[-2000:]}"
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="module")
+def zenml_server() -> Iterator[str]:
+    """The local ZenML server + dashboard (`zenml login --local`) on a free loopback port."""
+    port = free_port()
+    zenml = str(Path(sys.executable).parent / "zenml")
+    env = {**os.environ, "ZENML_AUTO_OPEN_DASHBOARD": "false", "AUTO_OPEN_DASHBOARD": "false"}
+    started = subprocess.run(
+        [zenml, "login", "--local", "--port", str(port), "--ip-address", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    yield url
+    subprocess.run([zenml, "logout", "--local"], capture_output=True, text=True, timeout=120, env=env)
