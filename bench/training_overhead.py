@@ -22,27 +22,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tabular_mlops.config import load_dataset_config, read_yaml, training_config_from_dict  # noqa: E402
-from tabular_mlops.data.loading import load_csv  # noqa: E402
-from tabular_mlops.data.schema import infer_schema, infer_task  # noqa: E402
+from tabular_mlops.config import (  # noqa: E402
+    feature_config_from_dict,
+    load_dataset_config,
+    read_yaml,
+    training_config_from_dict,
+    validation_config_from_dict,
+)
+from tabular_mlops.data.prepare import prepare, read_dataset  # noqa: E402
 from tabular_mlops.data.splitting import split_frame  # noqa: E402
-from tabular_mlops.data.validation import normalise_target, validate_training_frame  # noqa: E402
 from tabular_mlops.evaluation.metrics import evaluate_estimator  # noqa: E402
+from tabular_mlops.features.matrices import fit_feature_set  # noqa: E402
+from tabular_mlops.features.preprocessing import build_preprocessor  # noqa: E402
 from tabular_mlops.models.training import train_and_select  # noqa: E402
 
 
 def bare(dataset_config: Path) -> tuple[float, dict[str, float]]:
     started = time.perf_counter()
     dataset = load_dataset_config(dataset_config, project_root=ROOT)
-    frame = load_csv(dataset.path, na_values=dataset.na_values, drop_columns=dataset.drop_columns)
-    task = dataset.task or infer_task(frame[dataset.target])
-    frame = validate_training_frame(
-        normalise_target(frame, dataset.target, task), dataset.target, task, dataset.path
-    ).frame
-    schema = infer_schema(frame, dataset.target, task=task, positive_class=dataset.positive_class)
-    config = training_config_from_dict(read_yaml(ROOT / "configs/training.yaml")["parameters"]["training"])
-    splits = split_frame(frame, schema.target, schema.task, config.split)
-    result = train_and_select(splits, schema, config)
+    parameters = read_yaml(ROOT / "configs/training.yaml")["parameters"]
+    raw, ingestion = read_dataset(dataset)
+    prepared = prepare(raw, dataset, validation_config_from_dict(parameters["validation"]), ingestion.to_dict())
+    schema = prepared.schema
+    config = training_config_from_dict(parameters["training"])
+    splits = split_frame(prepared.frame, schema.target, schema.task, config.split)
+    preprocessor = build_preprocessor(schema, feature_config_from_dict(parameters["features"]))
+    features = fit_feature_set(preprocessor, splits.train, splits.validation, schema)
+    result = train_and_select(features, preprocessor, schema, config)
     metrics = evaluate_estimator(
         result.model, splits.test[schema.feature_names], splits.test[schema.target], schema.task, schema.positive_class
     )
