@@ -112,7 +112,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from tabular_mlops.data.ingestion import file_sha256
 
     dataset = resolve_dataset(args)
-    config_path = Path(args.config)
+    config_path = _with_overrides(Path(args.config), args)
     parameters = read_yaml(config_path).get("parameters", {})
     # Fail here, not inside a step, on a config typo.
     training_config_from_dict(parameters.get("training", {}))
@@ -147,6 +147,32 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     }
     summary["_example"] = example_record(dataset, registration["model_uri"])
     return summary
+
+
+def _with_overrides(config_path: Path, args: argparse.Namespace) -> Path:
+    """The training YAML, or a temporary copy of it with --budget / --families applied."""
+    if args.budget is None and not args.families:
+        return config_path
+    import tempfile
+
+    import yaml
+
+    content = read_yaml(config_path)
+    training = content.setdefault("parameters", {}).setdefault("training", {})
+    if args.budget is not None:
+        training.setdefault("hpo", {})["timeout_s"] = float(args.budget)
+    if args.families:
+        wanted = [f.strip() for f in args.families.split(",") if f.strip()]
+        known = {c["family"] for c in training.get("candidates", [])}
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise ConfigError(
+                f"--families {unknown} are not candidates in {config_path}; candidates are {sorted(known)}."
+            )
+        training["candidates"] = [c for c in training["candidates"] if c["family"] in wanted]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="training-", delete=False) as handle:
+        yaml.safe_dump(content, handle, sort_keys=False)
+    return Path(handle.name)
 
 
 def cmd_deploy(args: argparse.Namespace, model_name: str | None = None, version: str | None = None) -> dict[str, Any]:
@@ -322,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = argparse.ArgumentParser(add_help=False)
     train.add_argument("--config", default=str(TRAINING_CONFIG), help="training pipeline YAML (default: %(default)s)")
     train.add_argument("--no-cache", action="store_true", help="re-run the cached data steps too")
+    train.add_argument("--budget", type=float, help="seconds for the hyper-parameter search (overrides hpo.timeout_s)")
+    train.add_argument(
+        "--families", help="comma-separated model families to try, e.g. lightgbm,mlp (default: all in --config)"
+    )
 
     deploy = argparse.ArgumentParser(add_help=False)
     deploy.add_argument(

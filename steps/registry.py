@@ -48,7 +48,6 @@ def register_model(
         model,
         train[schema.feature_names],
         schema,
-        family=best_family,
         metadata={
             **lineage,
             "registered_model_name": config.model_name,

@@ -219,10 +219,48 @@ def validation_config_from_dict(
 
 @dataclass(frozen=True)
 class CandidateConfig:
-    """One model family to try, with its fixed hyper-parameters."""
+    """One model family to try: its default parameters and the space Optuna searches.
+
+    ``search_space`` maps a parameter to ``{low, high, log?, type?: int|float}`` or ``{choices: [...]}``.
+    """
 
     family: str
     params: dict[str, Any] = field(default_factory=dict)
+    search_space: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HPOConfig:
+    """The Optuna search: budgets, evaluation, parallelism and (optional) shared storage."""
+
+    enabled: bool = True
+    timeout_s: float = 60.0  # wall-clock budget of the search
+    n_trials: int = 200  # trial budget (whichever runs out first ends the search)
+    cv_folds: int | str = "auto"  # "auto": 5 folds up to cv_max_rows rows, else the validation split
+    cv_max_rows: int = 20000
+    early_stopping_rounds: int = 50
+    pruning: bool = True  # stop trials whose running CV score is in the worst quarter
+    parallel_trials: int = 1  # trials at once; model threads = cores / parallel_trials
+    storage: str | None = None  # e.g. postgresql://127.0.0.1/optuna: shared by workers, resumable
+    study_name: str | None = None
+    heartbeat_s: int = 10  # RDB storage: a trial silent for 3 heartbeats (a killed worker) is failed and retried
+    refit_iterations_scale: float = 1.15  # more data at refit: a few more boosting rounds / epochs
+    log_target: str = "auto"  # regression: also try a log-transformed target (auto: when y >= 0 and skewed)
+    top_families: int = 2  # after every family's defaults, search only the best k families (0 = all)
+    ensemble: bool = True  # average the best model of several families when that scores better
+    ensemble_min_gain: float = 0.0005  # ... by at least this much (relative for error metrics)
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= 0 or self.n_trials < 1:
+            raise ConfigError("hpo.timeout_s must be > 0 and hpo.n_trials >= 1.")
+        if not (self.cv_folds == "auto" or (isinstance(self.cv_folds, int) and self.cv_folds >= 1)):
+            raise ConfigError(
+                f"hpo.cv_folds must be 'auto' or an integer >= 1 (1 = validation split), got {self.cv_folds!r}."
+            )
+        if self.parallel_trials < 1:
+            raise ConfigError("hpo.parallel_trials must be >= 1.")
+        if self.log_target not in ("auto", "never", "always"):
+            raise ConfigError(f"hpo.log_target must be auto, never or always, got {self.log_target!r}.")
 
 
 @dataclass(frozen=True)
@@ -235,7 +273,8 @@ class TrainingConfig:
         CandidateConfig("lightgbm"),
     )
     selection_metric: str = "auto"
-    n_jobs: int = -1
+    n_jobs: int = -1  # threads for the whole search: -1 = every core
+    hpo: HPOConfig = field(default_factory=HPOConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -243,7 +282,17 @@ class TrainingConfig:
             "candidates": [asdict(c) for c in self.candidates],
             "selection_metric": self.selection_metric,
             "n_jobs": self.n_jobs,
+            "hpo": asdict(self.hpo),
         }
+
+    @property
+    def cores(self) -> int:
+        return max(1, os.cpu_count() or 1) if self.n_jobs in (-1, 0, None) else max(1, int(self.n_jobs))
+
+    @property
+    def model_threads(self) -> int:
+        """Threads per model so that parallel trials x threads = cores (no oversubscription)."""
+        return max(1, self.cores // self.hpo.parallel_trials)
 
 
 def training_config_from_dict(data: dict[str, Any] | None) -> TrainingConfig:
@@ -264,6 +313,16 @@ def training_config_from_dict(data: dict[str, Any] | None) -> TrainingConfig:
             if isinstance(item, str):
                 item = {"family": item}
             _check_keys(CandidateConfig, item, f"training parameters 'candidates[{i}]'")
-            items.append(CandidateConfig(family=item["family"], params=dict(item.get("params") or {})))
+            space = dict(item.get("search_space") or {})
+            for name, spec in space.items():
+                if not isinstance(spec, dict) or not ("choices" in spec or {"low", "high"} <= set(spec)):
+                    raise ConfigError(
+                        f"candidates[{i}] ({item['family']}): search_space.{name} needs low/high or choices."
+                    )
+            items.append(
+                CandidateConfig(family=item["family"], params=dict(item.get("params") or {}), search_space=space)
+            )
         candidates = tuple(items)
-    return TrainingConfig(split=SplitConfig(**split_data), candidates=candidates, **data)
+    hpo_data = dict(data.pop("hpo", None) or {})
+    _check_keys(HPOConfig, hpo_data, "training parameters 'hpo'")
+    return TrainingConfig(split=SplitConfig(**split_data), candidates=candidates, hpo=HPOConfig(**hpo_data), **data)

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from tabular_mlops.data.schema import FALSE_TOKENS, TRUE_TOKENS, DatasetSchema, canonical_booleans
 
@@ -40,9 +39,11 @@ class TypeProblem:
         }
 
 
-def pandera_schema(schema: DatasetSchema, include_target: bool = True) -> pa.DataFrameSchema:
-    """The pandera schema of a raw (all-string) frame with this dataset's roles."""
-    columns: dict[str, pa.Column] = {}
+def pandera_schema(schema: DatasetSchema, include_target: bool = True) -> Any:
+    """The pandera schema (a ``pandera.DataFrameSchema``) of a raw (all-string) frame with these roles."""
+    import pandera.pandas as pa
+
+    columns: dict[str, Any] = {}
     for column in schema.columns:
         columns[column.name] = _pandera_column(column.role)
     if include_target:
@@ -50,7 +51,9 @@ def pandera_schema(schema: DatasetSchema, include_target: bool = True) -> pa.Dat
     return pa.DataFrameSchema(columns, strict=False, coerce=False)
 
 
-def _pandera_column(role: str) -> pa.Column:
+def _pandera_column(role: str) -> Any:
+    import pandera.pandas as pa
+
     if role == "numeric":
         return pa.Column(
             float,
@@ -81,12 +84,14 @@ def check_types(raw: pd.DataFrame, schema: DatasetSchema, include_target: bool =
     subset = DatasetSchema(
         target=schema.target, task=schema.task, columns=tuple(present), classes=schema.classes, n_rows=schema.n_rows
     )
+    import pandera.errors
+
     validator = pandera_schema(subset, include_target=include_target and schema.target in raw.columns)
     try:
         # A shallow copy validated in place: pandera's coerced columns replace the copy's, not raw's.
         validator.validate(raw.copy(deep=False), lazy=True, inplace=True)
         return []
-    except pa.errors.SchemaErrors as exc:
+    except pandera.errors.SchemaErrors as exc:
         failures = exc.failure_cases
     problems = []
     expected_by_column = {c.name: c.role for c in present}

@@ -1,10 +1,14 @@
-"""Fit each candidate on train, rank on validation, refit the winner on train + validation."""
+"""Search the candidates (Optuna, CV or validation), pick the best, refit it on train + validation.
+
+The test split is not an input here: it is kept for the single final evaluation.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -12,9 +16,10 @@ from sklearn.pipeline import Pipeline
 
 from tabular_mlops.config import TrainingConfig
 from tabular_mlops.data.schema import DatasetSchema
-from tabular_mlops.evaluation.metrics import evaluate_estimator, selection_metric
 from tabular_mlops.features.matrices import FeatureSet
 from tabular_mlops.features.preprocessing import build_model_pipeline
+from tabular_mlops.models.ensemble import FoldBag, WeightedEnsembleClassifier, WeightedEnsembleRegressor
+from tabular_mlops.models.tuning import TrialCallback, TuningResult, refit_params, tune
 from tabular_mlops.models.zoo import make_estimator
 
 logger = logging.getLogger(__name__)
@@ -22,23 +27,29 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class CandidateResult:
-    """How one model family did on the validation split."""
+    """The best configuration found for one model family."""
 
     family: str
     params: dict[str, Any]
-    validation_metrics: dict[str, float]
+    validation_metrics: dict[str, float]  # mean over the CV folds (or the validation split)
+    metrics_std: dict[str, float]
     fit_seconds: float
+    trials: int = 1
+    iterations: int | None = None
 
 
 @dataclass
 class TrainingResult:
-    """The refitted best model and the table that justified choosing it."""
+    """The refitted best model, the table that justified choosing it, and the study behind it."""
 
     model: Pipeline
     best: CandidateResult
     selection_metric: str
     candidates: list[CandidateResult] = field(default_factory=list)
     refit_rows: int = 0
+    evaluation: str = ""
+    tuning: TuningResult | None = None
+    refit_seconds: float = 0.0
 
     @property
     def best_family(self) -> str:
@@ -46,51 +57,102 @@ class TrainingResult:
 
     def selection_table(self) -> pd.DataFrame:
         rows = []
-        for c in self.candidates:
+        metric = self.selection_metric
+        for c in sorted(
+            self.candidates,
+            key=lambda c: c.validation_metrics.get(metric, float("nan")),
+            reverse=metric not in {"rmse", "mae", "log_loss"},
+        ):
             rows.append(
                 {
                     "family": c.family,
-                    **{f"val_{k}": round(v, 5) for k, v in c.validation_metrics.items()},
+                    "trials": c.trials,
+                    f"cv_{metric}": round(c.validation_metrics.get(metric, float("nan")), 5),
+                    f"cv_{metric}_std": round(c.metrics_std.get(metric, float("nan")), 5),
+                    **{f"cv_{k}": round(v, 5) for k, v in c.validation_metrics.items() if k != metric},
                     "fit_seconds": round(c.fit_seconds, 2),
-                    "selected": c is self.best,
-                    "params": str(c.params),
+                    "selected": c.family == self.best.family,
+                    "params": str({k: (round(v, 5) if isinstance(v, float) else v) for k, v in c.params.items()}),
                 }
             )
         return pd.DataFrame(rows)
 
 
 def train_and_select(
-    features: FeatureSet, preprocessor: Pipeline, schema: DatasetSchema, config: TrainingConfig
+    features: FeatureSet,
+    preprocessor: Pipeline,
+    schema: DatasetSchema,
+    config: TrainingConfig,
+    callbacks: tuple[TrialCallback, ...] = (),
+    study_name: str | None = None,
 ) -> TrainingResult:
-    """Fit every configured candidate on the encoded training rows, keep the best on validation,
-    refit it on train + validation and put it behind the (already fitted) preprocessor.
-
-    The test split is not an input here: it is kept for the final evaluation.
-    """
-    metric = selection_metric(schema.task, config.selection_metric)
-    results: list[CandidateResult] = []
-    for candidate in config.candidates:
-        estimator = make_estimator(candidate.family, schema.task, candidate.params, config.split.seed, config.n_jobs)
-        started = time.perf_counter()
-        estimator.fit(features.X_train, features.y_train)
-        elapsed = time.perf_counter() - started
-        scores = evaluate_estimator(
-            estimator, features.X_validation, features.y_validation, schema.task, schema.positive_class
+    """Search, select on CV/validation, refit on train + validation behind the fitted preprocessor."""
+    if not config.hpo.enabled:  # each family's defaults only: the enqueued first trials
+        config = replace(config, hpo=replace(config.hpo, n_trials=len(config.candidates), timeout_s=1e9))
+    tuning = tune(features, schema, config, callbacks=callbacks, study_name=study_name)
+    counts = Counter(t.family for t in tuning.trials if t.state in ("complete", "pruned"))
+    candidates = [
+        CandidateResult(
+            family=record.family,
+            params=record.params,
+            validation_metrics=record.metrics_mean,
+            metrics_std=record.metrics_std,
+            fit_seconds=record.fit_seconds,
+            trials=counts[record.family],
+            iterations=record.iterations,
         )
-        if metric.name not in scores:
-            raise ValueError(
-                f"Selection metric '{metric.name}' is not computed for task '{schema.task}'; "
-                f"available: {sorted(scores)}."
-            )
-        logger.info(
-            "candidate %s: validation %s = %.4f (%.1f s)", candidate.family, metric.name, scores[metric.name], elapsed
-        )
-        results.append(CandidateResult(candidate.family, dict(candidate.params), scores, elapsed))
-    best = (max if metric.greater_is_better else min)(results, key=lambda r: r.validation_metrics[metric.name])
-    final = make_estimator(best.family, schema.task, best.params, config.split.seed, config.n_jobs)
+        for record in tuning.best_per_family.values()
+    ]
     X_full, y_full = features.train_and_validation()
-    final.fit(X_full, y_full)
-    model = build_model_pipeline(preprocessor, final)
+    started = time.monotonic()
+    records = {f"{r.family}#{r.number}": r for r in tuning.trials}
+
+    def member(name: str) -> Any:
+        """A chosen trial as a final model: its bagged fold models (CV), else a refit on all rows."""
+        record = records[name]
+        if record.number in tuning.fold_models:
+            return tuning.fold_models[record.number]
+        return make_estimator(record.family, schema.task, refit_params(record, config), config.split.seed, config.cores)
+
+    if tuning.ensemble:
+        members = [(name, member(name)) for name in tuning.ensemble]
+        weights = [float(tuning.ensemble[name]) for name, _ in members]
+        ensemble_class = WeightedEnsembleRegressor if schema.task == "regression" else WeightedEnsembleClassifier
+        estimator: Any = ensemble_class(estimators=members, weights=weights)
+        best = CandidateResult(
+            family="ensemble",
+            params={name: int(weight) for name, weight in tuning.ensemble.items()},
+            validation_metrics={tuning.metric.name: float(tuning.ensemble_score or float("nan"))},
+            metrics_std={},
+            fit_seconds=sum(records[name].fit_seconds for name in tuning.ensemble),
+            trials=0,
+        )
+        candidates.append(best)
+    else:
+        best = next(c for c in candidates if c.family == tuning.best.family)
+        name = f"{tuning.best.family}#{tuning.best.number}"
+        estimator = member(name)
+        if not isinstance(estimator, FoldBag):
+            best = replace(best, params=refit_params(tuning.best, config))
+    estimator.fit(X_full, y_full)
+    refit_seconds = time.monotonic() - started
+    logger.info(
+        "Selected %s (%s %s %.4f over %d trials); refitted on %d rows in %.1f s",
+        best.family,
+        tuning.evaluation,
+        tuning.metric.name,
+        best.validation_metrics.get(tuning.metric.name, float("nan")),
+        len(tuning.trials),
+        X_full.shape[0],
+        refit_seconds,
+    )
     return TrainingResult(
-        model=model, best=best, selection_metric=metric.name, candidates=results, refit_rows=int(X_full.shape[0])
+        model=build_model_pipeline(preprocessor, estimator),
+        best=best,
+        selection_metric=tuning.metric.name,
+        candidates=candidates,
+        refit_rows=int(X_full.shape[0]),
+        evaluation=tuning.evaluation,
+        tuning=tuning,
+        refit_seconds=refit_seconds,
     )

@@ -25,7 +25,6 @@ from tabular_mlops.errors import ModelNotFoundError
 
 MODEL_ARTIFACT_NAME = "model"
 BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "pyyaml")
-FAMILY_REQUIREMENTS = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost",), "mlp": ("torch",)}
 
 
 @dataclass(frozen=True)
@@ -42,9 +41,39 @@ class RegisteredModel:
         return f"models:/{self.name}/{self.version}"
 
 
-def pip_requirements(family: str) -> list[str]:
+def model_packages(model: Any) -> set[str]:
+    """The optional libraries a fitted model holds objects of (LightGBM, XGBoost, PyTorch), found
+    by walking the pipeline, ensembles and bagged fold models."""
+    found: set[str] = set()
+    seen: set[int] = set()
+
+    def visit(obj: Any) -> None:
+        if id(obj) in seen or obj is None or isinstance(obj, str | int | float | bool):
+            return
+        seen.add(id(obj))
+        root = type(obj).__module__.split(".")[0]
+        if root in {"lightgbm", "xgboost", "torch"}:
+            found.add(root)
+        if type(obj).__name__.startswith("TorchMLP"):
+            found.add("torch")
+        if isinstance(obj, list | tuple):
+            for item in obj:
+                visit(item)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                visit(item)
+        elif hasattr(obj, "get_params") or type(obj).__module__.startswith("tabular_mlops"):
+            for name, value in vars(obj).items():
+                if name.endswith("_") or name in {"steps", "estimators", "models", "estimator", "regressor"}:
+                    visit(value)
+
+    visit(model)
+    return found
+
+
+def pip_requirements(model: Any) -> list[str]:
     """Exact pins of what the model needs at load time, read from the running environment."""
-    packages = list(BASE_REQUIREMENTS) + list(FAMILY_REQUIREMENTS.get(family, ()))
+    packages = list(BASE_REQUIREMENTS) + sorted(model_packages(model))
     return [f"{p}=={importlib.metadata.version(p)}" for p in packages]
 
 
@@ -52,7 +81,6 @@ def log_model(
     model: Pipeline,
     example: pd.DataFrame,
     schema: DatasetSchema,
-    family: str,
     metadata: dict[str, Any] | None = None,
 ) -> mlflow.models.model.ModelInfo:
     """Log the whole preprocessing + estimator pipeline to the active MLflow run.
@@ -69,7 +97,7 @@ def log_model(
         name=MODEL_ARTIFACT_NAME,
         signature=signature,
         input_example=example,
-        pip_requirements=pip_requirements(family),
+        pip_requirements=pip_requirements(model),
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
         code_paths=[package_dir],
         metadata={"schema": schema.to_dict(), **(metadata or {})},

@@ -16,6 +16,9 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, free_port
 
+# A short search over two families: the end-to-end tests check wiring, not model quality.
+QUICK = ("--budget", "6", "--families", "logistic_regression,lightgbm")
+
 
 def run_cli(*args: str, timeout: int = 600, expect_ok: bool = True) -> dict[str, Any]:
     """`python run.py ARGS --json`; the parsed last line (an error object when it failed)."""

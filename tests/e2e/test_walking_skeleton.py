@@ -25,7 +25,7 @@ import yaml
 
 from tabular_mlops.data.prepare import load_typed
 from tests.conftest import BUNDLED_ADULT, PROJECT_ROOT, free_port
-from tests.e2e.conftest import run_cli
+from tests.e2e.conftest import QUICK, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -95,6 +95,17 @@ def test_training_registers_mlflow_and_zenml_versions(trained: dict[str, Any], t
     assert run.data.tags["registered_model_version"] == "1"
     version = mlflow.MlflowClient().get_model_version(MODEL_NAME, "1")
     assert version.tags["zenml_pipeline_run_id"] == trained["zenml_run_id"]
+
+    # the search: every trial a child run of the training run, the selection report an artifact
+    children = mlflow.search_runs(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'",
+        output_format="list",
+    )
+    assert len(children) == int(run.data.params["hpo_trials"]) >= 5
+    assert {c.data.tags["family"] for c in children} >= {"logistic_regression", "lightgbm", "xgboost", "mlp"}
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "selection")}
+    assert {"selection/tuning_report.html", "selection/selection_table.csv"} <= artifacts
 
     zenml_version = Client().get_model_version(MODEL_NAME, trained["zenml_model_version"])
     assert zenml_version.run_metadata["mlflow_model_version"] == "1"
@@ -169,7 +180,7 @@ def test_retraining_reuses_cached_data_steps_and_redeploy_replaces_old_version(
 ) -> None:
     from zenml.client import Client
 
-    second = run_cli("train", "--dataset-config", str(dataset_config))
+    second = run_cli("train", "--dataset-config", str(dataset_config), *QUICK)
     assert second["model_version"] == "2"
     steps = Client().get_pipeline_run(second["zenml_run_id"]).steps
     assert steps["load_dataset"].status.value == "cached"

@@ -25,7 +25,14 @@ def test_bundled_dataset_config_points_at_bundled_file() -> None:
 def test_training_yaml_parameters_parse() -> None:
     params = read_yaml(PROJECT_ROOT / "configs/training.yaml")["parameters"]["training"]
     config = training_config_from_dict(params)
-    assert [c.family for c in config.candidates] == ["logistic_regression", "lightgbm"]
+    assert [c.family for c in config.candidates] == [
+        "logistic_regression",
+        "lightgbm",
+        "xgboost",
+        "mlp",
+        "random_forest",
+    ]
+    assert config.hpo.timeout_s == 60 and config.hpo.enabled
     assert config.split.seed == 42
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabular_mlops.config import CandidateConfig, SplitConfig, TrainingConfig
+from tabular_mlops.config import CandidateConfig, HPOConfig, SplitConfig, TrainingConfig
 from tabular_mlops.data.prepare import load_typed
 from tabular_mlops.data.schema import infer_schema
 from tabular_mlops.data.splitting import split_frame
@@ -32,6 +32,7 @@ def test_selection_uses_validation_and_refits_on_train_plus_validation(adult_sam
     config = TrainingConfig(
         candidates=(CandidateConfig("logistic_regression"), CandidateConfig("lightgbm", {"n_estimators": 60})),
         n_jobs=1,
+        hpo=HPOConfig(enabled=False, ensemble=False),
     )
     result = train_and_select(features, preprocessor, schema, config)
     aucs = {c.family: c.validation_metrics["roc_auc"] for c in result.candidates}
@@ -50,7 +51,9 @@ def test_regression_on_real_data_beats_mean_baseline() -> None:
     splits = split_frame(frame, schema.target, schema.task, SplitConfig())
     preprocessor = build_preprocessor(schema)
     features = fit_feature_set(preprocessor, splits.train, splits.validation, schema)
-    config = TrainingConfig(candidates=(CandidateConfig("lightgbm", {"n_estimators": 100}),), n_jobs=1)
+    config = TrainingConfig(
+        candidates=(CandidateConfig("lightgbm", {"n_estimators": 100}),), n_jobs=1, hpo=HPOConfig(enabled=False)
+    )
     result = train_and_select(features, preprocessor, schema, config)
     metrics = result.candidates[0].validation_metrics
     assert metrics["rmse"] < 0.7 * float(splits.validation["MedHouseVal"].std())

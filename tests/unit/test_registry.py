@@ -36,10 +36,10 @@ def test_log_register_load_roundtrip(tracking: str, adult_sample: pd.DataFrame) 
     model, schema = fit_model(adult_sample, "income", n_estimators=30)
     X = adult_sample[schema.feature_names]
     with mlflow.start_run():
-        info = log_model(model, X, schema, family="lightgbm", metadata={"test_metrics": {"roc_auc": 0.9}})
+        info = log_model(model, X, schema, metadata={"test_metrics": {"roc_auc": 0.9}})
     first = register_model(info.model_uri, "adult-registry-test", tags={"family": "lightgbm"})
     with mlflow.start_run():
-        info2 = log_model(model, X, schema, family="lightgbm")
+        info2 = log_model(model, X, schema)
     second = register_model(info2.model_uri, "adult-registry-test")
     assert (first.version, second.version) == ("1", "2")
     assert latest_version("adult-registry-test").version == "2"
@@ -66,3 +66,21 @@ def test_missing_model_and_version_are_clear(tracking: str) -> None:
         latest_version("ghost")
     with pytest.raises(ModelNotFoundError, match="'ghost' has no version 3"):
         get_version("ghost", 3)
+
+
+def test_pip_requirements_follow_what_the_model_holds(adult_sample: pd.DataFrame) -> None:
+    from tabular_mlops.models.ensemble import FoldBag, WeightedEnsembleClassifier
+    from tabular_mlops.models.mlp import TorchMLPClassifier
+    from tabular_mlops.registry.mlflow_registry import model_packages, pip_requirements
+
+    lightgbm_model, schema = fit_model(adult_sample, "income", n_estimators=10)
+    assert model_packages(lightgbm_model) == {"lightgbm"}
+    linear_model, _ = fit_model(adult_sample, "income", family="logistic_regression")
+    assert model_packages(linear_model) == set()
+    X = linear_model.named_steps["preprocess"].transform(adult_sample[schema.feature_names])
+    y = adult_sample["income"].to_numpy()
+    bag = FoldBag([TorchMLPClassifier(max_iter=2).fit(X, y)], "binary")
+    ensemble = WeightedEnsembleClassifier([("mlp", bag), ("lgbm", lightgbm_model.named_steps["model"])], [1, 1])
+    ensemble.fit(X, y)
+    assert model_packages(ensemble) == {"lightgbm", "torch"}
+    assert any(r.startswith("torch==") for r in pip_requirements(ensemble))
