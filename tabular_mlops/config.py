@@ -71,6 +71,7 @@ class DatasetConfig:
     group_column: str | None = None
     time_column: str | None = None
     validation: dict[str, Any] = field(default_factory=dict)
+    gates: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     source: str = ""
     licence: str = ""
@@ -102,6 +103,7 @@ class DatasetConfig:
         values["drop_columns"] = tuple(str(v) for v in values.get("drop_columns") or ())
         values["columns"] = {str(k): str(v) for k, v in (values.get("columns") or {}).items()}
         values["validation"] = dict(values.get("validation") or {})
+        values["gates"] = dict(values.get("gates") or {})
         _check_keys(ValidationConfig, values["validation"], f"{where}: 'validation'")
         if values.get("positive_class") is not None:
             values["positive_class"] = str(values["positive_class"])
@@ -326,3 +328,28 @@ def training_config_from_dict(data: dict[str, Any] | None) -> TrainingConfig:
     hpo_data = dict(data.pop("hpo", None) or {})
     _check_keys(HPOConfig, hpo_data, "training parameters 'hpo'")
     return TrainingConfig(split=SplitConfig(**split_data), candidates=candidates, hpo=HPOConfig(**hpo_data), **data)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How the final model is judged and explained (``evaluation:`` in configs/training.yaml)."""
+
+    threshold: str = "f1"  # binary: tune the decision threshold for f1 or cost on out-of-fold predictions; none
+    cost_false_positive: float = 1.0
+    cost_false_negative: float = 1.0
+    bootstrap_resamples: int = 500  # for the confidence intervals of the headline metrics
+    importance_rows: int = 2000  # test rows for the permutation importance of the input columns
+    shap_rows: int = 500  # rows explained
+    shap_background_rows: int = 100
+    shap_time_budget_s: float = 30.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.threshold not in ("f1", "cost", "none"):
+            raise ConfigError(f"evaluation.threshold must be f1, cost or none, got '{self.threshold}'.")
+
+
+def evaluation_config_from_dict(data: dict[str, Any] | None) -> EvaluationConfig:
+    data = dict(data or {})
+    _check_keys(EvaluationConfig, data, "evaluation")
+    return EvaluationConfig(**data)

@@ -105,7 +105,7 @@ def train_and_select(
     ]
     X_full, y_full = features.train_and_validation()
     started = time.monotonic()
-    records = {f"{r.family}#{r.number}": r for r in tuning.trials}
+    records = {f"{r.family}-{r.number}": r for r in tuning.trials}
 
     def member(name: str) -> Any:
         """A chosen trial as a final model: its bagged fold models (CV), else a refit on all rows."""
@@ -130,7 +130,7 @@ def train_and_select(
         candidates.append(best)
     else:
         best = next(c for c in candidates if c.family == tuning.best.family)
-        name = f"{tuning.best.family}#{tuning.best.number}"
+        name = f"{tuning.best.family}-{tuning.best.number}"
         estimator = member(name)
         if not isinstance(estimator, FoldBag):
             best = replace(best, params=refit_params(tuning.best, config))

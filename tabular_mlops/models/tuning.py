@@ -91,7 +91,7 @@ class TuningResult:
     best_per_family: dict[str, TrialRecord] = field(default_factory=dict)
     trials: list[TrialRecord] = field(default_factory=list)
     seconds: float = 0.0
-    ensemble: dict[str, int] = field(default_factory=dict)  # "family#trial" -> weight; empty: the best single
+    ensemble: dict[str, int] = field(default_factory=dict)  # "family-trial" -> weight; empty: the best single
     ensemble_score: float | None = None
     fold_models: dict[int, FoldBag] = field(default_factory=dict)  # CV only: trial -> its bagged fold models
 
@@ -521,7 +521,7 @@ def choose_ensemble(result: TuningResult, objective: Objective, config: Training
     refit_cost: dict[str, float] = {}
     for _, number, predictions in [entry for entries in objective.top_predictions.values() for entry in entries]:
         if number in records:
-            name = f"{records[number].family}#{number}"
+            name = f"{records[number].family}-{number}"
             pool[name] = predictions
             bagged = number in objective.fold_models
             refit_cost[name] = (
