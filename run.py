@@ -108,8 +108,15 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from zenml import Model
 
     from pipelines import training_pipeline
-    from tabular_mlops.config import feature_config_from_dict, training_config_from_dict, validation_config_from_dict
+    from tabular_mlops.config import (
+        TASKS,
+        evaluation_config_from_dict,
+        feature_config_from_dict,
+        training_config_from_dict,
+        validation_config_from_dict,
+    )
     from tabular_mlops.data.ingestion import file_sha256
+    from tabular_mlops.registry.gates import merge_gates, parse_gates
 
     dataset = resolve_dataset(args)
     config_path = _with_overrides(Path(args.config), args)
@@ -118,6 +125,9 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     training_config_from_dict(parameters.get("training", {}))
     feature_config_from_dict(parameters.get("features"))
     validation_config_from_dict(parameters.get("validation"), dataset.validation)
+    evaluation_config_from_dict(parameters.get("evaluation"))
+    for task in TASKS:
+        parse_gates(merge_gates(parameters.get("gates") or {}, dataset.gates), task)
     pipeline = training_pipeline.with_options(
         config_path=str(config_path),
         enable_cache=False if args.no_cache else None,
@@ -129,12 +139,15 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     )
     run = _finished(pipeline(dataset=dataset.to_dict(), data_hash=file_sha256(dataset.path)))
     registration = _load_output(run, "register_model", "registration")
+    gate_report = _load_output(run, "promote_model", "gate_report")
     summary = {
         "command": "train",
         "model_name": registration["model_name"],
         "model_version": registration["model_version"],
         "model_uri": registration["model_uri"],
         "stage": _zenml_stage(dataset.model_name, registration["zenml_model_version"]),
+        "gates_passed": gate_report["passed"],
+        "gates": gate_report["summary"],
         "family": registration["family"],
         "task": registration["task"],
         "metrics": {f"test_{k}": round(v, 6) for k, v in registration["test_metrics"].items()},
@@ -150,8 +163,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _with_overrides(config_path: Path, args: argparse.Namespace) -> Path:
-    """The training YAML, or a temporary copy of it with --budget / --families applied."""
-    if args.budget is None and not args.families:
+    """The training YAML, or a temporary copy of it with --budget / --trials / --families applied."""
+    if args.budget is None and not args.families and args.trials is None:
         return config_path
     import tempfile
 
@@ -161,6 +174,8 @@ def _with_overrides(config_path: Path, args: argparse.Namespace) -> Path:
     training = content.setdefault("parameters", {}).setdefault("training", {})
     if args.budget is not None:
         training.setdefault("hpo", {})["timeout_s"] = float(args.budget)
+    if args.trials is not None:
+        training.setdefault("hpo", {})["n_trials"] = int(args.trials)
     if args.families:
         wanted = [f.strip() for f in args.families.split(",") if f.strip()]
         known = {c["family"] for c in training.get("candidates", [])}
@@ -197,15 +212,31 @@ def cmd_deploy(args: argparse.Namespace, model_name: str | None = None, version:
 
 
 def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train, then serve the production version; without one yet, serve the new version to try it out."""
+    from stacks.registration import configure_mlflow_from_active_stack
+    from tabular_mlops.errors import ModelNotFoundError
+    from tabular_mlops.registry.mlflow_registry import production_version
+
     trained = cmd_train(args)
-    deployed = cmd_deploy(args, model_name=trained["model_name"], version=trained["model_version"])
+    configure_mlflow_from_active_stack()
+    try:
+        version = production_version(trained["model_name"]).version
+    except ModelNotFoundError:
+        version = trained["model_version"]
+        print(
+            f"No production version of {trained['model_name']} yet: serving the new version {version} "
+            f"(stage {trained['stage']}) to try out. Approve it with `python run.py promote --version {version} "
+            '--approve --reason "..."`.',
+            flush=True,
+        )
+    deployed = cmd_deploy(args, model_name=trained["model_name"], version=version)
     return {**trained, **{k: v for k, v in deployed.items() if k.startswith(("endpoint", "service"))}, "command": "run"}
 
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     import uvicorn
 
-    from tabular_mlops.registry.mlflow_registry import get_version, latest_version
+    from tabular_mlops.registry.mlflow_registry import get_version, production_version
     from tabular_mlops.serving.app import create_app
     from tabular_mlops.serving.model import ServedModel
 
@@ -219,7 +250,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
 
         configure_mlflow_from_active_stack()
         name = args.model_name or resolve_dataset(args).model_name
-        registered = get_version(name, args.version) if args.version else latest_version(name)
+        registered = get_version(name, args.version) if args.version else production_version(name)
         model = ServedModel.from_mlflow(registered.registry_uri, name=registered.name, version=registered.version)
     app = create_app(model, max_rows=int(settings.get("max_rows", 10_000)))
     summary = {
@@ -291,6 +322,10 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
             f"Model            {summary['model_name']} version {summary.get('model_version', '?')}"
             + (f" (stage: {summary['stage']})" if summary.get("stage") else "")
         )
+    if "gates" in summary:
+        lines.append(f"Gates            {summary['gates']}")
+    for transition in summary.get("transitions", []):
+        lines.append(f"Transition       {transition}")
     if summary.get("family"):
         lines.append(f"Selected family  {summary['family']} ({summary.get('task')})")
     for key, value in summary.get("metrics", {}).items():
@@ -314,6 +349,52 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         lines.append(f"Stack            {summary['stack']} ({'active' if summary.get('active') else 'registered'})")
     lines.append("=" * 78)
     print("\n".join(lines), flush=True)
+
+
+def cmd_promote(args: argparse.Namespace) -> dict[str, Any]:
+    """Manual review: approve a staging version into production, or reject it."""
+    from stacks.registration import configure_mlflow_from_active_stack
+    from steps.promotion import mirror_to_zenml
+    from tabular_mlops.registry.promotion import approve, reject
+
+    configure_mlflow_from_active_stack()
+    name = args.model_name or resolve_dataset(args).model_name
+    decide = approve if args.approve else reject
+    events = decide(name, str(args.version), args.reason, actor=args.actor)
+    mirror_to_zenml(name, events)
+    return {
+        "command": "promote",
+        **_registry_facts(name, str(args.version)),
+        "stage": events[-1].to_stage,
+        "transitions": [f"v{e.version}: {e.from_stage} -> {e.to_stage} ({e.actor}: {e.reason})" for e in events],
+    }
+
+
+def cmd_models(args: argparse.Namespace) -> dict[str, Any]:
+    """The versions of a model with their stages and metrics, and the audit trail."""
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from stacks.registration import configure_mlflow_from_active_stack
+    from tabular_mlops.registry.promotion import audit_trail, models_table
+
+    configure_mlflow_from_active_stack()
+    name = args.model_name or resolve_dataset(args).model_name
+    table = models_table(name)
+    events = audit_trail(name)
+    if args.json:
+        return {
+            "command": "models",
+            "model_name": name,
+            "versions": table.to_dict(orient="records"),
+            "audit": [asdict(e) for e in events],
+        }
+    with pd.option_context("display.max_columns", None, "display.width", 220, "display.max_colwidth", 70):
+        print(f"Model {name}\n\n{table.to_string(index=False)}\n\nAudit trail (oldest first)")
+    for e in events:
+        print(f"  #{e.sequence:<3} {e.at}  v{e.version}: {e.from_stage} -> {e.to_stage}  by {e.actor}: {e.reason}")
+    return {}
 
 
 def cmd_tracking_uri(args: argparse.Namespace) -> dict[str, Any]:
@@ -349,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", default=str(TRAINING_CONFIG), help="training pipeline YAML (default: %(default)s)")
     train.add_argument("--no-cache", action="store_true", help="re-run the cached data steps too")
     train.add_argument("--budget", type=float, help="seconds for the hyper-parameter search (overrides hpo.timeout_s)")
+    train.add_argument("--trials", type=int, help="trial budget of the search (overrides hpo.n_trials)")
     train.add_argument(
         "--families", help="comma-separated model families to try, e.g. lightgbm,mlp (default: all in --config)"
     )
@@ -379,9 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
         "deploy",
         parents=[common, data, deploy],
         help="serve a registered model via the stack's model deployer",
-        description="Deploy a registered model version (latest by default) with the active stack's model deployer.",
+        description="Deploy a registered model version (the production version by default) with the active stack's "
+        "model deployer.",
     )
-    p.add_argument("--version", help="registered model version (default: latest)")
+    p.add_argument("--version", help="registered model version (default: the production version)")
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser(
@@ -390,12 +473,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the project's FastAPI prediction server",
         description="Serve a registered model with /healthz, /predict, /model-info and /metrics.",
     )
-    p.add_argument("--version", help="registered model version (default: latest)")
+    p.add_argument("--version", help="registered model version (default: the production version)")
     p.add_argument("--model-uri", help="any MLflow model URI (overrides name and version)")
     p.add_argument("--host", help="bind address (default from configs/serving.yaml: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default from configs/serving.yaml: 8080)")
     p.add_argument("--serve-config", default=str(SERVING_CONFIG), help="server settings YAML (default: %(default)s)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "promote",
+        parents=[common, data],
+        help="approve or reject a staging version (manual review)",
+        description="Manual review: --approve moves a staging version to production (the previous production version "
+        "is archived); --reject sends it back to stage none. Recorded in the audit trail with your reason.",
+    )
+    p.add_argument("--version", required=True, help="registered model version to review")
+    decision = p.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--approve", action="store_true", help="staging -> production")
+    decision.add_argument("--reject", action="store_true", help="staging -> none")
+    p.add_argument("--reason", required=True, help="why: goes into the audit trail")
+    p.add_argument("--actor", help="who decides (default: the current user)")
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser(
+        "models",
+        parents=[common, data],
+        help="list a model's versions, stages, metrics and audit trail",
+        description="Versions of the registered model with stage, alias, metrics and gates, and every stage "
+        "transition with who, when and why.",
+    )
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser(
         "stacks",

@@ -9,5 +9,5 @@ from steps import deploy_model
 
 @pipeline(enable_cache=False)
 def deployment_pipeline(model_name: str, model_version: str | None = None, timeout: int = 90) -> None:
-    """Deploy one registered model version (the latest when none is given)."""
+    """Deploy one registered model version (the production version when none is given)."""
     deploy_model(model_name=model_name, model_version=model_version, timeout=timeout)

@@ -3,6 +3,9 @@
 from steps.data import data_quality_gate, fit_features, load_dataset, split_dataset, validate_dataset
 from steps.deployment import deploy_model
 from steps.evaluation import evaluate_model
+from steps.explain import explain_model
+from steps.model_card import write_model_card
+from steps.promotion import promote_model
 from steps.registry import register_model
 from steps.training import train_model
 
@@ -10,10 +13,13 @@ __all__ = [
     "data_quality_gate",
     "deploy_model",
     "evaluate_model",
+    "explain_model",
     "fit_features",
     "load_dataset",
+    "promote_model",
     "register_model",
     "split_dataset",
     "train_model",
     "validate_dataset",
+    "write_model_card",
 ]

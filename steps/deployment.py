@@ -18,7 +18,7 @@ from zenml.services.service import BaseDeploymentService
 
 from stacks.registration import configure_mlflow_from_active_stack
 from tabular_mlops.errors import TabularMLOpsError
-from tabular_mlops.registry.mlflow_registry import get_version, latest_version
+from tabular_mlops.registry.mlflow_registry import get_version, production_version
 
 logger = get_logger(__name__)
 
@@ -27,12 +27,12 @@ logger = get_logger(__name__)
 def deploy_model(
     model_name: str, model_version: str | None = None, timeout: int = 90
 ) -> Annotated[BaseDeploymentService, "deployment"]:
-    """Deploy ``model_name`` (latest version unless ``model_version`` is given)."""
+    """Deploy ``model_name``: the production version unless ``model_version`` is given."""
     from zenml.integrations.mlflow.model_deployers import MLFlowModelDeployer
     from zenml.integrations.mlflow.services import MLFlowDeploymentConfig, MLFlowDeploymentService
 
     configure_mlflow_from_active_stack()
-    registered = get_version(model_name, model_version) if model_version else latest_version(model_name)
+    registered = get_version(model_name, model_version) if model_version else production_version(model_name)
     tags = MlflowClient().get_model_version(registered.name, registered.version).tags
     deployer = Client().active_stack.model_deployer
     if not isinstance(deployer, MLFlowModelDeployer):

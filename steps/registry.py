@@ -24,13 +24,14 @@ def register_model(
     model: Pipeline,
     train: pd.DataFrame,
     schema: DatasetSchema,
-    best_family: str,
+    training_summary: dict[str, Any],
     test_metrics: dict[str, float],
     dataset: dict[str, Any],
     data_hash: str,
 ) -> Annotated[dict[str, Any], "registration"]:
     """Log model + signature + input example to the MLflow run and register a new version."""
     config = DatasetConfig.from_dict(dataset)
+    best_family = str(training_summary["family"])
     context = get_step_context()
     run = mlflow.active_run()
     zenml_model = context.model
@@ -52,13 +53,14 @@ def register_model(
             **lineage,
             "registered_model_name": config.model_name,
             "test_metrics": test_metrics,
+            "decision_threshold": training_summary.get("threshold"),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
     registered = register_in_mlflow(
         info.model_uri,
         config.model_name,
-        tags={**lineage, **{f"test_{k}": f"{v:.6f}" for k, v in test_metrics.items()}},
+        tags={**lineage, "stage": "none", **{f"test_{k}": f"{v:.6f}" for k, v in test_metrics.items()}},
         description=f"{best_family} on {config.name}, target '{schema.target}' ({schema.task}).",
     )
     mlflow.set_tags({"registered_model_name": registered.name, "registered_model_version": registered.version})

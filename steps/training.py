@@ -13,7 +13,7 @@ from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 from zenml.types import HTMLString
 
-from tabular_mlops.config import training_config_from_dict
+from tabular_mlops.config import evaluation_config_from_dict, training_config_from_dict
 from tabular_mlops.data.schema import DatasetSchema
 from tabular_mlops.evaluation.tuning_report import optuna_figures, tuning_html
 from tabular_mlops.features.matrices import FeatureSet
@@ -25,10 +25,14 @@ logger = get_logger(__name__)
 
 @step(enable_cache=False, experiment_tracker=True)
 def train_model(
-    feature_set: FeatureSet, preprocessor: Pipeline, schema: DatasetSchema, training: dict[str, Any]
+    feature_set: FeatureSet,
+    preprocessor: Pipeline,
+    schema: DatasetSchema,
+    training: dict[str, Any],
+    evaluation: dict[str, Any],
 ) -> tuple[
     Annotated[Pipeline, "model"],
-    Annotated[str, "best_family"],
+    Annotated[dict[str, Any], "training_summary"],
     Annotated[pd.DataFrame, "selection_table"],
     Annotated[HTMLString, "tuning_report"],
 ]:
@@ -39,7 +43,15 @@ def train_model(
     if run is not None:
         callbacks = (MlflowTrialLogger(run.info.run_id, run.info.experiment_id, mlflow.get_tracking_uri()),)
     study_name = config.hpo.study_name or f"{get_step_context().pipeline_run.name}"
-    result = train_and_select(feature_set, preprocessor, schema, config, callbacks=callbacks, study_name=study_name)
+    result = train_and_select(
+        feature_set,
+        preprocessor,
+        schema,
+        config,
+        callbacks=callbacks,
+        study_name=study_name,
+        evaluation=evaluation_config_from_dict(evaluation),
+    )
     table = result.selection_table()
     tuning = result.tuning
     mlflow.log_params(
@@ -57,6 +69,8 @@ def train_model(
             "hpo_trials": len(tuning.trials) if tuning else 0,
             "model_threads": config.model_threads,
             "parallel_trials": config.hpo.parallel_trials,
+            "final_model": result.final_model,
+            "decision_threshold": result.threshold if result.threshold is not None else "none",
             **{f"best_{k}": str(v)[:250] for k, v in result.best.params.items()},
         }
     )
@@ -84,4 +98,5 @@ def train_model(
             "trials": len(tuning.trials) if tuning else 0,
         }
     )
-    return result.model, result.best_family, table, HTMLString(report)
+    summary = {**result.summary(), "split": config.split.__dict__}
+    return result.model, summary, table, HTMLString(report)

@@ -14,8 +14,9 @@ from typing import Any
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from tabular_mlops.config import TrainingConfig
+from tabular_mlops.config import EvaluationConfig, TrainingConfig
 from tabular_mlops.data.schema import DatasetSchema
+from tabular_mlops.evaluation.threshold import ThresholdClassifier, tune_threshold
 from tabular_mlops.features.matrices import FeatureSet
 from tabular_mlops.features.preprocessing import build_model_pipeline
 from tabular_mlops.models.ensemble import FoldBag, WeightedEnsembleClassifier, WeightedEnsembleRegressor
@@ -50,6 +51,29 @@ class TrainingResult:
     evaluation: str = ""
     tuning: TuningResult | None = None
     refit_seconds: float = 0.0
+    threshold: float | None = None  # binary: the tuned decision threshold on the positive class
+    threshold_objective: str = "none"
+    final_model: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        """Plain facts about the training, for the model card and the CLI."""
+        tuning = self.tuning
+        return {
+            "family": self.best_family,
+            "evaluation": self.evaluation,
+            "selection_metric": self.selection_metric,
+            "cv_score": self.best.validation_metrics.get(self.selection_metric),
+            "trials": len(tuning.trials) if tuning else 0,
+            "search_seconds": round(tuning.seconds, 1) if tuning else 0.0,
+            "final_model": self.final_model,
+            "refit_rows": self.refit_rows,
+            "threshold": self.threshold,
+            "threshold_objective": self.threshold_objective,
+            "params": {
+                k: (v if isinstance(v, int | float | str | bool) or v is None else str(v))
+                for k, v in self.best.params.items()
+            },
+        }
 
     @property
     def best_family(self) -> str:
@@ -85,6 +109,7 @@ def train_and_select(
     config: TrainingConfig,
     callbacks: tuple[TrialCallback, ...] = (),
     study_name: str | None = None,
+    evaluation: EvaluationConfig | None = None,
 ) -> TrainingResult:
     """Search, select on CV/validation, refit on train + validation behind the fitted preprocessor."""
     if not config.hpo.enabled:  # each family's defaults only: the enqueued first trials
@@ -136,6 +161,35 @@ def train_and_select(
             best = replace(best, params=refit_params(tuning.best, config))
     estimator.fit(X_full, y_full)
     refit_seconds = time.monotonic() - started
+    final_model = (
+        "bagged fold models"
+        if isinstance(estimator, FoldBag)
+        else "weighted ensemble"
+        if isinstance(estimator, WeightedEnsembleClassifier | WeightedEnsembleRegressor)
+        else "refit on train + validation"
+    )
+    threshold, objective = None, "none"
+    evaluation = evaluation or EvaluationConfig()
+    predictions = tuning.selected_predictions()
+    truth = tuning.scored_truth
+    if schema.task == "binary" and evaluation.threshold != "none" and predictions is not None and truth is not None:
+        positive = schema.positive_class or tuning.classes[-1]
+        threshold, _ = tune_threshold(
+            truth,
+            predictions[:, tuning.classes.index(positive)],
+            positive,
+            evaluation.threshold,
+            evaluation.cost_false_positive,
+            evaluation.cost_false_negative,
+        )
+        objective = evaluation.threshold
+        estimator = ThresholdClassifier(estimator, threshold=threshold, positive_class=positive).fit()
+        logger.info(
+            "Decision threshold on P(%s): %.3f (tuned for %s on out-of-fold predictions)",
+            positive,
+            threshold,
+            objective,
+        )
     logger.info(
         "Selected %s (%s %s %.4f over %d trials); refitted on %d rows in %.1f s",
         best.family,
@@ -155,4 +209,7 @@ def train_and_select(
         evaluation=tuning.evaluation,
         tuning=tuning,
         refit_seconds=refit_seconds,
+        threshold=threshold,
+        threshold_objective=objective,
+        final_model=final_model,
     )

@@ -94,6 +94,21 @@ class TuningResult:
     ensemble: dict[str, int] = field(default_factory=dict)  # "family-trial" -> weight; empty: the best single
     ensemble_score: float | None = None
     fold_models: dict[int, FoldBag] = field(default_factory=dict)  # CV only: trial -> its bagged fold models
+    pool_predictions: dict[int, np.ndarray] = field(default_factory=dict)  # trial -> out-of-fold predictions
+    scored_truth: np.ndarray | None = None  # the targets of the rows those predictions are for
+    classes: list[str] = field(default_factory=list)
+
+    def selected_predictions(self) -> np.ndarray | None:
+        """Out-of-fold predictions of the selected model (the ensemble's weighted average, if any)."""
+        if self.ensemble:
+            parts = []
+            for name, weight in self.ensemble.items():
+                number = int(name.rsplit("-", 1)[1])
+                if number not in self.pool_predictions:
+                    return None
+                parts.append(weight * self.pool_predictions[number])
+            return np.asarray(sum(parts) / sum(self.ensemble.values()))
+        return self.pool_predictions.get(self.best.number)
 
 
 # --------------------------------------------------------------------------- search spaces
@@ -489,6 +504,11 @@ def tune(
     study = create_study(config, metric, study.study_name) if workers else study
     result = summarize(study, metric, objective.evaluation, time.monotonic() - started)
     result.fold_models = dict(objective.fold_models)
+    result.pool_predictions = {
+        number: predictions for entries in objective.top_predictions.values() for _, number, predictions in entries
+    }
+    result.scored_truth = objective.y_all[objective.scored_rows]
+    result.classes = [] if objective.classes is None else [str(c) for c in objective.classes]
     if config.hpo.ensemble:
         choose_ensemble(result, objective, config)
     return result

@@ -128,6 +128,20 @@ def latest_version(name: str) -> RegisteredModel:
     return RegisteredModel(name=name, version=str(newest.version), model_uri=str(newest.source), run_id=newest.run_id)
 
 
+def production_version(name: str) -> RegisteredModel:
+    """The version holding the ``champion`` alias (stage production)."""
+    client = MlflowClient()
+    try:
+        found = client.get_model_version_by_alias(name, "champion")
+    except mlflow.exceptions.MlflowException as exc:
+        raise ModelNotFoundError(
+            f"Model '{name}' has no production version yet. Approve a staging version with "
+            '`python run.py promote --version N --approve --reason "..."` (see `python run.py models`), '
+            "or pass --version."
+        ) from exc
+    return RegisteredModel(name=name, version=str(found.version), model_uri=str(found.source), run_id=found.run_id)
+
+
 def get_version(name: str, version: str | int) -> RegisteredModel:
     """A specific registered version, with a clear error when it does not exist."""
     client = MlflowClient()

@@ -113,6 +113,7 @@ class ServedModel:
             "positive_class": self.schema.positive_class,
             "metrics": self.metadata.get("test_metrics", {}),
             "trained_at": self.metadata.get("trained_at"),
+            "decision_threshold": self.metadata.get("decision_threshold"),
             "family": self.metadata.get("family"),
             "schema_fingerprint": self.schema.fingerprint(),
             "features": [
