@@ -5,6 +5,8 @@
     python run.py deploy               # serve the latest registered model via the stack's deployer
     python run.py serve                # the project's own FastAPI server on 127.0.0.1:8080
     python run.py stacks               # register stacks/local.yaml and make it active
+    python run.py predict --data new.csv   # batch predictions + drift monitoring (production model)
+    python run.py monitor --data new.predictions.csv   # drift of an existing predictions file
 
 Every command takes --json (its last stdout line is then one JSON object) and --debug (full
 tracebacks). Run `python run.py COMMAND --help` for the options of each command.
@@ -26,6 +28,8 @@ DEFAULT_DATASET = "adult"
 TRAINING_CONFIG = PROJECT_ROOT / "configs" / "training.yaml"
 DEPLOYMENT_CONFIG = PROJECT_ROOT / "configs" / "deployment.yaml"
 SERVING_CONFIG = PROJECT_ROOT / "configs" / "serving.yaml"
+BATCH_CONFIG = PROJECT_ROOT / "configs" / "batch_inference.yaml"
+DRIFT_EXIT_CODE = 3  # `predict` / `monitor` with fail_on_drift: the gate found drift
 DATASETS_DIR = PROJECT_ROOT / "configs" / "datasets"
 
 # Before ZenML is imported: no analytics, plain tracebacks.
@@ -236,34 +240,192 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     import uvicorn
 
-    from tabular_mlops.registry.mlflow_registry import get_version, production_version
-    from tabular_mlops.serving.app import create_app
+    from tabular_mlops.serving.app import ServingSettings, create_app
     from tabular_mlops.serving.model import ServedModel
 
-    settings = read_yaml(args.serve_config)
-    host = args.host or settings.get("host", "127.0.0.1")
-    port = int(args.port or settings.get("port", 8080))
+    settings = ServingSettings.from_dict(read_yaml(args.serve_config))
+    host = args.host or settings.host
+    port = int(args.port or settings.port)
     if args.model_uri:
-        model = ServedModel.from_mlflow(args.model_uri)
+        app = create_app(ServedModel.from_mlflow(args.model_uri).compile(), settings)
     else:
         from stacks.registration import configure_mlflow_from_active_stack
+        from tabular_mlops.registry.mlflow_registry import get_version
 
         configure_mlflow_from_active_stack()
         name = args.model_name or resolve_dataset(args).model_name
-        registered = get_version(name, args.version) if args.version else production_version(name)
-        model = ServedModel.from_mlflow(registered.registry_uri, name=registered.name, version=registered.version)
-    app = create_app(model, max_rows=int(settings.get("max_rows", 10_000)))
+        if args.version:
+            registered = get_version(name, args.version)
+            model = ServedModel.from_mlflow(registered.registry_uri, name=registered.name, version=registered.version)
+            app = create_app(model.compile(), settings)
+        else:
+            app = create_app(settings=settings, source=_production_source(name))
+    model = app.state.holder.model
     summary = {
         "command": "serve",
         "model_name": model.name,
         "model_version": model.version,
+        "stage": model.stage,
+        "prediction_path": model.fast_path_note,
         "metrics": {f"test_{k}": v for k, v in model.metadata.get("test_metrics", {}).items()},
         "endpoint_url": f"http://{host}:{port}/predict",
         "_example": model.example_record(),
     }
     _print_summary(summary, args.json)
-    uvicorn.run(app, host=host, port=port, log_level="warning" if args.json else "info")
+    log_level = "warning" if args.json else "info"
+    if settings.workers > 1 and app.state.holder.source is not None:
+        import mlflow
+
+        # Several processes need an importable app; each loads the production model itself.
+        os.environ.update(
+            {
+                "TABULAR_MLOPS_MODEL": model.name,
+                "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
+                "TABULAR_MLOPS_SERVING_CONFIG": str(Path(args.serve_config).resolve()),
+            }
+        )
+        uvicorn.run(
+            "tabular_mlops.serving.asgi:app",
+            host=host,
+            port=port,
+            workers=settings.workers,
+            log_level=log_level,
+            access_log=False,
+        )
+    else:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     return {}
+
+
+def _production_source(name: str) -> Any:
+    """The registry alias of the production model, with a clear error when there is none yet."""
+    from tabular_mlops.registry.mlflow_registry import production_version
+    from tabular_mlops.registry.promotion import ALIASES
+    from tabular_mlops.serving.app import ModelSource
+
+    production_version(name)  # raises ModelNotFoundError naming the next step when nothing is in production
+    return ModelSource(name, alias=ALIASES["production"], stage="production")
+
+
+def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
+    """Batch predictions for a CSV, then drift monitoring of the batch against the training rows."""
+    from pipelines import batch_inference_pipeline
+
+    output = str(Path(args.out).resolve()) if args.out else None
+    return _run_batch(args, batch_inference_pipeline, "predict", output_path=output)
+
+
+def cmd_monitor(args: argparse.Namespace) -> dict[str, Any]:
+    """Drift monitoring of an existing predictions file (no re-prediction)."""
+    from pipelines import drift_monitoring_pipeline
+
+    return _run_batch(args, drift_monitoring_pipeline, "monitor")
+
+
+def _run_batch(args: argparse.Namespace, pipeline: Any, command: str, **inputs: Any) -> dict[str, Any]:
+    from stacks.registration import configure_mlflow_from_active_stack
+    from tabular_mlops.config import batch_validation_config_from_dict, monitoring_config_from_dict
+    from tabular_mlops.data.ingestion import read_header
+    from tabular_mlops.registry.mlflow_registry import resolve_version
+
+    if args.model_name:
+        name = args.model_name
+    else:
+        name = resolve_dataset(
+            argparse.Namespace(dataset=args.dataset, dataset_config=args.dataset_config, model_name=None)
+        ).model_name
+    config_path = _batch_config(args)
+    parameters = read_yaml(config_path).get("parameters", {})
+    # Fail here, not inside a step, on a config typo, an unreadable file or a missing model.
+    batch_validation_config_from_dict(parameters.get("validation"))
+    monitoring = monitoring_config_from_dict(parameters.get("monitoring"))
+    read_header(args.data)
+    configure_mlflow_from_active_stack()
+    registered = resolve_version(name, args.version)
+    run = _finished(
+        pipeline.with_options(config_path=str(config_path))(
+            data_path=str(Path(args.data).resolve()), model_name=name, model_version=registered.version, **inputs
+        )
+    )
+    drift = _load_output(run, "monitor_drift", "drift_summary")
+    facts = _registry_facts(name, registered.version)
+    summary: dict[str, Any] = {
+        "command": command,
+        **{k: v for k, v in facts.items() if k not in ("metrics", "mlflow_run_id")},
+        "data_path": str(Path(args.data).resolve()),
+    }
+    if command == "predict":
+        predicted = _load_output(run, "predict_batch", "prediction_summary")
+        summary |= {"rows": predicted["rows"], "output_path": predicted["output_path"]}
+    else:
+        summary["rows"] = drift["current_rows"]
+    summary |= {
+        "drift_share": round(drift["drift_share"], 6),
+        "drift_threshold": drift["threshold"],
+        "drift_detected": drift["drift_detected"],
+        "drifted_columns": drift["drifted_columns"],
+        "prediction_drift_detected": drift["prediction_drift_detected"],
+        "prediction_drift_score": drift["prediction_drift_score"],
+        "gate": drift["gate"],
+        "drift_summary": drift["summary"],
+        "reference_rows": drift["reference_rows"],
+        "prometheus_textfile": drift["prometheus_textfile"],
+        "mlflow_run_id": drift["mlflow_run_id"],
+        "mlflow_experiment_id": drift["mlflow_experiment_id"],
+        "mlflow_experiment": drift["mlflow_experiment"],
+        "zenml_run_id": str(run.id),
+        "zenml_run_name": run.name,
+    }
+    if drift["drift_detected"] and monitoring.fail_on_drift:
+        summary["_exit_code"] = DRIFT_EXIT_CODE
+        summary["_exit_reason"] = (
+            f"{drift['gate']}; fail_on_drift is set, so `{command}` exits with code {DRIFT_EXIT_CODE} "
+            "(check the data, or retrain the model on recent data)."
+        )
+    return summary
+
+
+def _batch_config(args: argparse.Namespace) -> Path:
+    """The batch YAML, or a temporary copy of it with --fail-on-drift / --prom-file applied."""
+    config_path = Path(args.config)
+    if not args.fail_on_drift and args.prom_file is None:
+        return config_path
+    import tempfile
+
+    import yaml
+
+    content = read_yaml(config_path)
+    monitoring = content.setdefault("parameters", {}).setdefault("monitoring", {})
+    if args.fail_on_drift:
+        monitoring["fail_on_drift"] = True
+    if args.prom_file is not None:
+        monitoring["prometheus_textfile"] = str(Path(args.prom_file).resolve()) if args.prom_file else None
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="batch-", delete=False) as handle:
+        yaml.safe_dump(content, handle, sort_keys=False)
+    return Path(handle.name)
+
+
+def _batch_lines(summary: dict[str, Any]) -> list[str]:
+    """The batch inference / drift part of the human summary."""
+    if "drift_share" not in summary:
+        return []
+    lines = [f"Rows             {summary.get('rows')} from {summary.get('data_path')}"]
+    if summary.get("output_path"):
+        lines.append(f"Predictions      {summary['output_path']}")
+    lines.append(
+        f"Drift share      {summary['drift_share']:.3f} of feature columns (gate: > {summary['drift_threshold']:g})"
+    )
+    lines.append(f"Drifted columns  {', '.join(summary['drifted_columns']) or '-'}")
+    score = summary.get("prediction_drift_score")
+    lines.append(
+        f"Prediction drift {'detected' if summary['prediction_drift_detected'] else 'not detected'}"
+        + (f" (score {score:.3f})" if score is not None else "")
+    )
+    lines.append(f"Gate             {summary['gate']}")
+    if summary.get("prometheus_textfile"):
+        lines.append(f"Prometheus file  {summary['prometheus_textfile']}")
+    lines.append(f"Summary          {summary['drift_summary']}")
+    return lines
 
 
 # --------------------------------------------------------------------------- helpers
@@ -330,8 +492,10 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         lines.append(f"Selected family  {summary['family']} ({summary.get('task')})")
     for key, value in summary.get("metrics", {}).items():
         lines.append(f"  {key:<15}{value:.4f}")
+    lines.extend(_batch_lines(summary))
     if summary.get("mlflow_run_id"):
-        lines.append(f"MLflow run       {summary['mlflow_run_id']} (experiment {summary.get('mlflow_experiment_id')})")
+        experiment = summary.get("mlflow_experiment") or summary.get("mlflow_experiment_id")
+        lines.append(f"MLflow run       {summary['mlflow_run_id']} (experiment {experiment})")
         lines.append('MLflow UI        mlflow ui --backend-store-uri "$(python run.py tracking-uri)" --host 127.0.0.1')
     if summary.get("zenml_run_name"):
         lines.append(f"ZenML run        {summary['zenml_run_name']} ({summary.get('zenml_run_id')})")
@@ -504,6 +668,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_models)
 
+    batch = argparse.ArgumentParser(add_help=False)
+    batch.add_argument("--data", required=True, help="CSV file of rows to predict / to monitor")
+    batch.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset whose model to use (default: %(default)s)")
+    batch.add_argument("--dataset-config", help="path to a dataset YAML config (overrides --dataset)")
+    batch.add_argument("--model-name", help="registered model name (overrides --dataset)")
+    batch.add_argument("--version", help="registered model version (default: the production version)")
+    batch.add_argument("--config", default=str(BATCH_CONFIG), help="batch pipeline YAML (default: %(default)s)")
+    batch.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help=f"exit with code {DRIFT_EXIT_CODE} when the drift gate fires (monitoring.fail_on_drift in --config)",
+    )
+    batch.add_argument(
+        "--prom-file", help="Prometheus textfile to write (monitoring.prometheus_textfile in --config; '' for none)"
+    )
+
+    p = sub.add_parser(
+        "predict",
+        parents=[common, batch],
+        help="batch predictions for a CSV, with drift monitoring",
+        description="Check a CSV against the model's training schema, predict every row (the production version "
+        "unless --version), write the rows with prediction and probability_<class> columns, and measure data and "
+        "prediction drift against the model's training rows (Evidently report, MLflow run, Prometheus textfile).",
+    )
+    p.add_argument("--out", help="predictions CSV to write (default: <name>.predictions.csv next to --data)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "monitor",
+        parents=[common, batch],
+        help="drift of an existing predictions file",
+        description="Measure data drift of a predictions file's feature columns and drift of its prediction column "
+        "against the model's training rows, without predicting again.",
+    )
+    p.set_defaults(func=cmd_monitor)
+
     p = sub.add_parser(
         "stacks",
         parents=[common],
@@ -544,9 +744,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"error: {message}", file=sys.stderr, flush=True)
         return 1
+    exit_code = int(summary.pop("_exit_code", 0)) if summary else 0
+    exit_reason = summary.pop("_exit_reason", "") if summary else ""
     if summary:
         _print_summary(summary, args.json)
-    return 0
+    if exit_code:
+        print(f"error: {exit_reason}", file=sys.stderr, flush=True)
+    return exit_code
 
 
 class _NoTraceback(logging.Filter):

@@ -13,7 +13,7 @@ from zenml.logger import get_logger
 
 from tabular_mlops.config import DatasetConfig
 from tabular_mlops.data.schema import DatasetSchema
-from tabular_mlops.registry.mlflow_registry import log_model
+from tabular_mlops.registry.mlflow_registry import log_model, log_reference_sample
 from tabular_mlops.registry.mlflow_registry import register_model as register_in_mlflow
 
 logger = get_logger(__name__)
@@ -28,8 +28,10 @@ def register_model(
     test_metrics: dict[str, float],
     dataset: dict[str, Any],
     data_hash: str,
+    reference_rows: int = 20000,
 ) -> Annotated[dict[str, Any], "registration"]:
-    """Log model + signature + input example to the MLflow run and register a new version."""
+    """Log model + signature + input example to the MLflow run and register a new version; log a
+    sample of ``reference_rows`` training rows with it, the reference of drift monitoring."""
     config = DatasetConfig.from_dict(dataset)
     best_family = str(training_summary["family"])
     context = get_step_context()
@@ -57,6 +59,8 @@ def register_model(
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
+    logged_rows = log_reference_sample(train, schema, max_rows=reference_rows)
+    logger.info("Logged %d training rows as the drift monitoring reference", logged_rows)
     registered = register_in_mlflow(
         info.model_uri,
         config.model_name,

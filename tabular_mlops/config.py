@@ -353,3 +353,56 @@ def evaluation_config_from_dict(data: dict[str, Any] | None) -> EvaluationConfig
     data = dict(data or {})
     _check_keys(EvaluationConfig, data, "evaluation")
     return EvaluationConfig(**data)
+
+
+@dataclass(frozen=True)
+class BatchValidationConfig:
+    """Checks of a batch of new rows against the model's training schema (``validation:`` in
+    configs/batch_inference.yaml)."""
+
+    max_type_error_share: float = 0.01  # error above; at or below, values that do not parse become missing
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_type_error_share < 1.0:
+            raise ConfigError(f"validation.max_type_error_share must lie in [0, 1), got {self.max_type_error_share}.")
+
+
+def batch_validation_config_from_dict(data: dict[str, Any] | None) -> BatchValidationConfig:
+    data = dict(data or {})
+    _check_keys(BatchValidationConfig, data, "validation")
+    return BatchValidationConfig(**data)
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """Drift monitoring of a batch against the model's training rows (``monitoring:`` in
+    configs/batch_inference.yaml)."""
+
+    drift_share_threshold: float = 0.3  # the gate: drift when more than this share of feature columns drifted
+    stattest: str | None = None  # Evidently drift method for every column (psi, ks, wasserstein, ...); None: auto
+    stattest_threshold: float | None = None  # per-column threshold of that method; None: the method's default
+    reference_max_rows: int = 20000  # training rows compared with (a seeded sample)
+    current_max_rows: int = 50000  # new rows compared (a seeded sample; every row is still predicted)
+    prometheus_textfile: str | None = "monitoring/drift-{model}.prom"  # node_exporter textfile; None: not written
+    fail_on_drift: bool = False  # exit with code 3 when the gate finds drift (e.g. to trigger retraining)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.drift_share_threshold < 1.0:
+            raise ConfigError(f"monitoring.drift_share_threshold must lie in [0, 1), got {self.drift_share_threshold}.")
+        if self.reference_max_rows < 10 or self.current_max_rows < 10:
+            raise ConfigError("monitoring.reference_max_rows and monitoring.current_max_rows must be >= 10.")
+        if self.stattest_threshold is not None and self.stattest_threshold <= 0:
+            raise ConfigError(f"monitoring.stattest_threshold must be > 0, got {self.stattest_threshold}.")
+
+    def textfile_path(self, model_name: str) -> str | None:
+        """The Prometheus textfile for ``model_name`` (``{model}`` in the setting is replaced)."""
+        if not self.prometheus_textfile:
+            return None
+        return self.prometheus_textfile.replace("{model}", model_name)
+
+
+def monitoring_config_from_dict(data: dict[str, Any] | None) -> MonitoringConfig:
+    data = dict(data or {})
+    _check_keys(MonitoringConfig, data, "monitoring")
+    return MonitoringConfig(**data)

@@ -9,6 +9,7 @@ fast and the served environment identical to the training one.
 from __future__ import annotations
 
 import importlib.metadata
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tabular_mlops.data.schema import DatasetSchema
 from tabular_mlops.errors import ModelNotFoundError
 
 MODEL_ARTIFACT_NAME = "model"
+REFERENCE_ARTIFACT = "reference/train_sample.parquet"  # training rows that drift monitoring compares with
 BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "pyyaml")
 
 
@@ -152,7 +154,50 @@ def get_version(name: str, version: str | int) -> RegisteredModel:
     return RegisteredModel(name=name, version=str(found.version), model_uri=str(found.source), run_id=found.run_id)
 
 
+def resolve_version(name: str, version: str | int | None = None) -> RegisteredModel:
+    """``version`` of ``name`` when given, else its production version; the errors say what exists."""
+    if version is not None and str(version).strip():
+        return get_version(name, version)
+    try:
+        return production_version(name)
+    except ModelNotFoundError:
+        latest_version(name)  # no such model at all: say that instead
+        raise
+
+
 def model_metadata(model_uri: str) -> dict[str, Any]:
     """The ``metadata`` block stored in the MLmodel file (schema, metrics, lineage)."""
     info = mlflow.models.get_model_info(model_uri)
     return dict(info.metadata or {})
+
+
+def log_reference_sample(train: pd.DataFrame, schema: DatasetSchema, max_rows: int, seed: int = 0) -> int:
+    """Log a seeded sample of the training rows (features and target, typed) to the active MLflow run
+    as ``reference/train_sample.parquet``: the reference that drift monitoring compares new data with.
+    Returns the number of rows logged."""
+    columns = [c for c in [*schema.feature_names, schema.target] if c in train.columns]
+    sample = train[columns]
+    if len(sample) > max_rows:
+        sample = sample.sample(n=max_rows, random_state=seed)
+    folder, name = REFERENCE_ARTIFACT.rsplit("/", 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        sample.reset_index(drop=True).to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=folder)
+    return len(sample)
+
+
+def load_reference_sample(registered: RegisteredModel) -> pd.DataFrame:
+    """The training rows logged with ``registered`` by :func:`log_reference_sample`."""
+    where = f"Model '{registered.name}' version {registered.version}"
+    if not registered.run_id:
+        raise ModelNotFoundError(f"{where} has no MLflow run, so no reference sample of its training rows.")
+    try:
+        local = mlflow.artifacts.download_artifacts(run_id=registered.run_id, artifact_path=REFERENCE_ARTIFACT)
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        raise ModelNotFoundError(
+            f"{where} has no sample of its training rows (MLflow run {registered.run_id} has no "
+            f"'{REFERENCE_ARTIFACT}'), so drift cannot be measured: it was registered before drift monitoring "
+            "existed. Retrain it with `python run.py train`."
+        ) from exc
+    return pd.read_parquet(local)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,9 @@ from sklearn.pipeline import Pipeline
 
 from tabular_mlops.data.schema import DatasetSchema
 from tabular_mlops.errors import TabularMLOpsError
+from tabular_mlops.serving.fast_path import CompiledPipeline, NotCompilable, compile_pipeline
+
+logger = logging.getLogger(__name__)
 
 
 class InputError(TabularMLOpsError):
@@ -34,6 +38,27 @@ class ServedModel:
     version: str
     model_uri: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    stage: str = ""
+    compiled: CompiledPipeline | None = None
+    fast_path_note: str = "not compiled"
+
+    def compile(self) -> ServedModel:
+        """Build and verify the compiled prediction path; keep the scikit-learn path if it cannot be exact."""
+        try:
+            self.compiled = compile_pipeline(self.pipeline, self.schema)
+            self.fast_path_note = "compiled and verified"
+        except NotCompilable as exc:
+            self.compiled = None
+            self.fast_path_note = f"scikit-learn pipeline ({exc})"
+            logger.warning("Prediction fast path off for %s v%s: %s", self.name, self.version, exc)
+        return self
+
+    def predict_records(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Predictions (and class probabilities) for already validated JSON records."""
+        if self.compiled is None:
+            return self.predict_frame(self.records_to_frame(records))
+        predictions, probabilities = self.compiled.predict_records(records)
+        return self._result(predictions, probabilities)
 
     @classmethod
     def from_mlflow(cls, model_uri: str, name: str | None = None, version: str | None = None) -> ServedModel:
@@ -91,22 +116,25 @@ class ServedModel:
     def predict_frame(self, frame: pd.DataFrame) -> dict[str, Any]:
         """Predictions (and class probabilities for classifiers) for a typed frame."""
         predictions = self.pipeline.predict(frame)
-        if self.schema.task == "regression":
+        probabilities = None if self.schema.task == "regression" else self.pipeline.predict_proba(frame)
+        return self._result(predictions, probabilities)
+
+    def _result(self, predictions: Any, probabilities: Any) -> dict[str, Any]:
+        if probabilities is None:
             return {"predictions": [float(p) for p in predictions], "probabilities": None}
-        probabilities = self.pipeline.predict_proba(frame)
         classes = self.classes
         return {
             "predictions": [str(p) for p in predictions],
-            "probabilities": [
-                {label: float(p) for label, p in zip(classes, row, strict=True)} for row in probabilities
-            ],
+            "probabilities": [dict(zip(classes, row.tolist(), strict=True)) for row in np.asarray(probabilities)],
         }
 
     def info(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
+            "stage": self.stage,
             "model_uri": self.model_uri,
+            "prediction_path": self.fast_path_note,
             "task": self.schema.task,
             "target": self.schema.target,
             "classes": self.classes,

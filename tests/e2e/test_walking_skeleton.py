@@ -150,7 +150,9 @@ def test_registered_model_loads_and_fastapi_serves_same_predictions(
         assert (body["model_name"], body["model_version"]) == (MODEL_NAME, "1")
         info = httpx.get(f"{url}/model-info").json()
         assert info["metrics"]["roc_auc"] == pytest.approx(trained["metrics"]["test_roc_auc"], abs=1e-6)
-        assert 'http_requests_total{endpoint="/predict",status="200"} 1.0' in httpx.get(f"{url}/metrics").text
+        assert info["prediction_path"] == "compiled and verified"  # the fast path, checked against the pipeline
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'tabular_http_requests_total{endpoint="/predict",status="200"} 1.0' in metrics
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)

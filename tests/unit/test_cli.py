@@ -22,7 +22,9 @@ def run_cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["deploy"], ["serve"], ["stacks"], ["tracking-uri"]])
+@pytest.mark.parametrize(
+    "command", [[], ["train"], ["deploy"], ["serve"], ["predict"], ["monitor"], ["stacks"], ["tracking-uri"]]
+)
 def test_help_on_every_command(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0, result.stderr
@@ -63,3 +65,16 @@ def test_debug_shows_traceback(tmp_path: Path) -> None:
     result = run_cli("train", "--data", str(tmp_path / "missing.csv"), "--target", "y", "--debug")
     assert result.returncode != 0
     assert "Traceback" in result.stderr
+
+
+def test_predict_checks_its_file_and_config_before_starting(tmp_path: Path) -> None:
+    result = run_cli("predict", "--data", str(tmp_path / "new.csv"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: File '{tmp_path / 'new.csv'}' does not exist; check the path given with --data."
+    ]
+    config = tmp_path / "batch.yaml"
+    config.write_text("parameters:\n  monitoring:\n    drift_threshold: 0.2\n")
+    result = run_cli("monitor", "--data", str(tmp_path / "new.csv"), "--config", str(config), "--json")
+    error = json.loads(result.stdout.strip().splitlines()[-1])["error"]
+    assert result.returncode == 1 and "monitoring: unknown key(s) ['drift_threshold']" in error

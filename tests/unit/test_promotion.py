@@ -38,6 +38,7 @@ def registry(tmp_path: Path, adult_sample: pd.DataFrame) -> Iterator[list[str]]:
         versions.append(register_model(info.model_uri, NAME, tags={"stage": "none", "test_roc_auc": "0.9"}).version)
     yield versions
     mlflow.set_tracking_uri("")
+    mlflow.set_registry_uri("")
 
 
 def production(versions: list[str]) -> list[str]:

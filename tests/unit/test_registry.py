@@ -30,6 +30,7 @@ def tracking(tmp_path: Path) -> Iterator[str]:
     mlflow.set_experiment(experiment_id=experiment)
     yield uri
     mlflow.set_tracking_uri("")
+    mlflow.set_registry_uri("")
 
 
 def test_log_register_load_roundtrip(tracking: str, adult_sample: pd.DataFrame) -> None:
