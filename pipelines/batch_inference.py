@@ -6,10 +6,11 @@ from typing import Any
 
 from zenml import pipeline
 
+from pipelines.docker import SETTINGS
 from steps import existing_predictions, load_batch, monitor_drift, predict_batch, resolve_model
 
 
-@pipeline(enable_cache=False)
+@pipeline(enable_cache=False, settings=SETTINGS)
 def batch_inference_pipeline(
     data_path: str,
     model_name: str,
@@ -33,7 +34,7 @@ def batch_inference_pipeline(
     )
 
 
-@pipeline(enable_cache=False)
+@pipeline(enable_cache=False, settings=SETTINGS)
 def drift_monitoring_pipeline(
     data_path: str,
     model_name: str,

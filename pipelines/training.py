@@ -7,6 +7,7 @@ from typing import Any
 
 from zenml import pipeline
 
+from pipelines.docker import SETTINGS
 from steps import (
     data_quality_gate,
     evaluate_model,
@@ -22,7 +23,7 @@ from steps import (
 )
 
 
-@pipeline
+@pipeline(settings=SETTINGS)
 def training_pipeline(
     dataset: dict[str, Any],
     data_hash: str,

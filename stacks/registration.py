@@ -3,13 +3,20 @@
 ``zenml stack import`` fails when the stack or a component already exists; this does the same
 import but creates what is missing, updates what changed and leaves the rest alone, so that
 ``make run`` can be called any number of times.
+
+A stack file may name environment variables that replace some of its values
+(``environment_overrides``, see ``stacks/k8s-seldon.yaml``); ``zenml stack import`` ignores that key
+and imports the values written in the file.
 """
 
 from __future__ import annotations
 
+import copy
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import yaml
 from zenml.client import Client
@@ -49,9 +56,135 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     return dict(data)
 
 
-def register_stack(path: Path, activate: bool = True) -> str:
-    """Create or update every component and the stack described in ``path``; return its name."""
-    data = read_stack_file(path)
+OVERRIDES_KEY = "environment_overrides"
+
+
+def apply_environment_overrides(data: dict[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A copy of a stack file's content with its ``environment_overrides`` applied and removed.
+
+    ``environment_overrides`` maps a variable name to the values it replaces, each written
+    ``<component type>.<key>[.<key or list index>...]`` (the first component of that type), e.g.
+    ``K8S_STACK_CONTEXT: [orchestrator.kubernetes_context, image_builder.kubernetes_context]``.
+    A variable that is unset or empty leaves the file's value.
+    """
+    environ = os.environ if environ is None else environ
+    result = copy.deepcopy(data)
+    overrides = result.pop(OVERRIDES_KEY, None) or {}
+    for variable, targets in overrides.items():
+        value = environ.get(str(variable))
+        if not value:
+            continue
+        for target in targets:
+            component_type, *keys = str(target).split(".")
+            try:
+                node: Any = result["components"][component_type][0]["configuration"]
+                for key in keys[:-1]:
+                    node = node[int(key)] if isinstance(node, list) else node[key]
+                if isinstance(node, list):
+                    node[int(keys[-1])] = value
+                elif keys[-1] in node:
+                    node[keys[-1]] = value
+                else:
+                    raise KeyError(keys[-1])
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"{OVERRIDES_KEY}: {variable} targets '{target}', which is not a value of a component's "
+                    f"configuration in the stack file ({type(exc).__name__}: {exc})."
+                ) from exc
+    return result
+
+
+def render_stack_file(path: Path, output: Path, environ: Mapping[str, str] | None = None) -> str:
+    """Write ``path`` with its environment overrides applied, for ``zenml stack import``; return the stack name."""
+    data = apply_environment_overrides(read_stack_file(path), environ)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return str(data["stack_name"])
+
+
+# The keys a Seldon model deployer's ``secret`` needs for an S3 artifact store (rclone's S3 settings).
+SELDON_SECRET_KEYS = {"rclone_config_s3_access_key_id", "rclone_config_s3_secret_access_key"}
+
+
+def secret_references(data: dict[str, Any]) -> dict[str, set[str]]:
+    """The ZenML secrets (and their keys) a stack file refers to: its ``{{secret.key}}`` values and the
+    secret named by a Seldon model deployer."""
+    from zenml.utils import secret_utils
+
+    found: dict[str, set[str]] = {}
+    for entry in (data.get("components") or {}).get("model_deployer") or []:
+        name = (entry.get("configuration") or {}).get("secret")
+        if entry.get("flavor") == "seldon" and name:
+            found.setdefault(str(name), set()).update(SELDON_SECRET_KEYS)
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+        elif secret_utils.is_secret_reference(value):
+            reference = secret_utils.parse_secret_reference(value)
+            found.setdefault(reference.name, set()).add(reference.key)
+
+    visit(data.get("components") or {})
+    return found
+
+
+def check_secret_references(data: dict[str, Any]) -> None:
+    """Fail with the ``zenml secret create`` command to run when a referenced secret or key is missing.
+
+    ZenML resolves some references while it validates a component (the MLflow tracker's credential
+    checks do), so the secrets have to exist before the stack is registered.
+    """
+    client = Client()
+    problems = []
+    for name, keys in sorted(secret_references(data).items()):
+        try:
+            present = set(client.get_secret(name, allow_partial_name_match=False).secret_values)
+        except KeyError:
+            present = set()
+        missing = sorted(keys - present)
+        if missing:
+            options = " ".join(f"--{key}=..." for key in missing)
+            problems.append(f"`zenml secret {'update' if present else 'create'} {name} {options}`")
+    if problems:
+        raise ConfigError(
+            "The stack file refers to ZenML secrets that are missing (its header says what goes in them); "
+            "create them first: " + "; ".join(problems)
+        )
+
+
+def _replace_component_configuration(
+    component_id: UUID, flavor: str, component_type: StackComponentType, configuration: dict[str, Any]
+) -> None:
+    """Set a component's configuration to exactly ``configuration``, validated by its flavor.
+
+    ``Client.update_stack_component`` merges into the old configuration and drops keys whose new value
+    is None, which breaks flavors with required nullable fields (Seldon's ``secret: null``).
+    """
+    from zenml.models import ComponentUpdate
+    from zenml.stack.utils import validate_stack_component_config
+
+    validated = validate_stack_component_config(
+        configuration_dict=configuration, flavor=flavor, component_type=component_type
+    )
+    if validated is None:
+        raise ConfigError(
+            f"ZenML could not validate the configuration of the {component_type.value} flavor '{flavor}'."
+        )
+    update = ComponentUpdate(configuration=validated.model_dump(mode="json", exclude_unset=True))
+    Client().zen_store.update_stack_component(component_id=component_id, component_update=update)
+
+
+def register_stack(path: Path, activate: bool = True, environ: Mapping[str, str] | None = None) -> str:
+    """Create or update every component and the stack described in ``path``; return its name.
+
+    ``environ`` (default ``os.environ``) supplies the file's ``environment_overrides``.
+    """
+    data = apply_environment_overrides(read_stack_file(path), environ)
+    check_secret_references(data)
     client = Client()
     components: dict[StackComponentType, str] = {}
     for type_name, entries in data["components"].items():
@@ -75,7 +208,7 @@ def register_stack(path: Path, activate: bool = True) -> str:
                     f"with `zenml {type_name.replace('_', '-')} delete {name}`."
                 )
             if dict(existing.configuration) != configuration:
-                client.update_stack_component(name, component_type, configuration=configuration)
+                _replace_component_configuration(existing.id, flavor, component_type, configuration)
         components[component_type] = name
     stack_name = str(data["stack_name"])
     try:

@@ -20,7 +20,20 @@ from tests.conftest import PROJECT_ROOT, free_port
 QUICK = ("--budget", "6", "--families", "logistic_regression,lightgbm")
 
 
-def run_cli(*args: str, timeout: int = 600, expect_ok: bool = True) -> dict[str, Any]:
+def clean_env(**overrides: str) -> dict[str, str]:
+    """This process's environment without MLflow's variables, plus ``overrides``.
+
+    ZenML's MLflow tracker exports MLFLOW_TRACKING_URI into the process that runs a step; a test
+    that ran a pipeline in-process would otherwise point every later subprocess at its store.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    env.update(overrides)
+    return env
+
+
+def run_cli(
+    *args: str, timeout: int = 600, expect_ok: bool = True, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """`python run.py ARGS --json`; the parsed last line (an error object when it failed)."""
     result = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "run.py"), *args, "--json"],
@@ -28,6 +41,7 @@ def run_cli(*args: str, timeout: int = 600, expect_ok: bool = True) -> dict[str,
         text=True,
         timeout=timeout,
         cwd=PROJECT_ROOT,
+        env=env if env is not None else clean_env(),
     )
     if expect_ok:
         assert result.returncode == 0, (
@@ -43,7 +57,7 @@ def zenml_server() -> Iterator[str]:
     """The local ZenML server + dashboard (`zenml login --local`) on a free loopback port."""
     port = free_port()
     zenml = str(Path(sys.executable).parent / "zenml")
-    env = {**os.environ, "ZENML_AUTO_OPEN_DASHBOARD": "false", "AUTO_OPEN_DASHBOARD": "false"}
+    env = clean_env(ZENML_AUTO_OPEN_DASHBOARD="false", AUTO_OPEN_DASHBOARD="false")
     started = subprocess.run(
         [zenml, "login", "--local", "--port", str(port), "--ip-address", "127.0.0.1"],
         capture_output=True,
