@@ -101,8 +101,15 @@ def example_record(config: DatasetConfig, model_uri: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- commands
 def cmd_stacks(args: argparse.Namespace) -> dict[str, Any]:
-    from stacks.registration import ensure_repository, register_stack, stack_file
+    from stacks.registration import ensure_repository, register_stack, render_stack_file, stack_file
 
+    if args.render:
+        output = Path(args.render).resolve()
+        name = render_stack_file(stack_file(args.stack), output)
+        if not args.json:
+            print(f"Wrote {output}; import it with: zenml stack import {name} -f {output}", flush=True)
+            return {}
+        return {"stack_name": name, "rendered": str(output)}
     ensure_repository(PROJECT_ROOT)
     name = register_stack(stack_file(args.stack), activate=not args.no_activate)
     return {"stack": name, "active": not args.no_activate}
@@ -203,7 +210,11 @@ def cmd_deploy(args: argparse.Namespace, model_name: str | None = None, version:
     pipeline = deployment_pipeline.with_options(config_path=str(args.deploy_config))
     run = _finished(pipeline(model_name=name, model_version=str(version) if version else None))
     service = _load_output(run, "deploy_model", "deployment")
-    deployed_version = str(service.config.registry_model_version or version or "")
+    # The MLflow deployer's config carries the registry version; the Seldon step's keeps it in extra_args.
+    registry_version = getattr(service.config, "registry_model_version", None) or getattr(
+        service.config, "extra_args", {}
+    ).get("registry_model_version")
+    deployed_version = str(registry_version or version or "")
     return {
         "command": "deploy",
         **_registry_facts(name, deployed_version),
@@ -295,6 +306,29 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     else:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     return {}
+
+
+def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    """Write a registered version as a self-contained bundle (model.joblib + bundle.json) for Seldon."""
+    from stacks.registration import configure_mlflow_from_active_stack
+    from tabular_mlops.registry.mlflow_registry import get_version, production_version
+    from tabular_mlops.serving.bundle import export_bundle
+    from tabular_mlops.serving.model import ServedModel
+
+    configure_mlflow_from_active_stack()
+    name = args.model_name or resolve_dataset(args).model_name
+    registered = get_version(name, args.version) if args.version else production_version(name)
+    model = ServedModel.from_mlflow(registered.registry_uri, name=registered.name, version=registered.version)
+    directory = export_bundle(model, args.output)
+    summary = {
+        "command": "export",
+        "model_name": registered.name,
+        "model_version": registered.version,
+        "bundle": str(directory),
+        "seldon_command": f"PYTHONPATH=deploy/seldon:. MODEL_DIR={directory} .venv-seldon/bin/seldon-core-microservice "
+        "TabularSeldonModel --service-type MODEL --http-port 9000 --metrics-port 6000",
+    }
+    return summary
 
 
 def _production_source(name: str) -> Any:
@@ -505,10 +539,15 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         lines.append(f"Endpoint         {url}")
         if url.endswith("/invocations"):
             payload = json.dumps({"dataframe_records": [example]}, default=str)
+        elif url.endswith("/predictions"):  # Seldon's protocol
+            payload = json.dumps({"jsonData": [example]}, default=str)
         else:
             payload = json.dumps({"records": [example]}, default=str)
         lines.append("Try a prediction:")
         lines.append(f"  curl -s -X POST {url} -H 'Content-Type: application/json' -d '{payload}'")
+    if summary.get("bundle"):
+        lines.append(f"Bundle           {summary['bundle']}")
+        lines.append(f"Serve it         {summary['seldon_command']}")
     if summary.get("stack"):
         lines.append(f"Stack            {summary['stack']} ({'active' if summary.get('active') else 'registered'})")
     lines.append("=" * 78)
@@ -645,6 +684,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
+        "export",
+        parents=[common, data],
+        help="write a registered version as a bundle for the Seldon microservice",
+        description="Write model.joblib + bundle.json (schema, classes, library versions, checksum) of a registered "
+        "version to --output: what deploy/seldon/TabularSeldonModel.py serves, without MLflow.",
+    )
+    p.add_argument("--version", help="registered model version (default: the production version)")
+    p.add_argument("--output", required=True, help="directory to write the bundle to")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
         "promote",
         parents=[common, data],
         help="approve or reject a staging version (manual review)",
@@ -709,10 +759,16 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="register a stack from stacks/*.yaml and activate it",
         description="Initialise the ZenML repository, turn analytics off and register a stack "
-        "from its YAML file (idempotent), then make it the active stack.",
+        "from its YAML file (idempotent), then make it the active stack. Environment variables named in the "
+        "file's environment_overrides replace its values (stacks/k8s-seldon.yaml lists them).",
     )
     p.add_argument("--stack", default="local", help="stack name under stacks/ or a YAML path (default: %(default)s)")
     p.add_argument("--no-activate", action="store_true", help="register only, keep the active stack")
+    p.add_argument(
+        "--render",
+        metavar="PATH",
+        help="only write the stack file with the environment overrides applied, for `zenml stack import NAME -f PATH`",
+    )
     p.set_defaults(func=cmd_stacks)
 
     p = sub.add_parser(

@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
@@ -63,6 +62,8 @@ class ServedModel:
     @classmethod
     def from_mlflow(cls, model_uri: str, name: str | None = None, version: str | None = None) -> ServedModel:
         """Load ``models:/NAME/VERSION`` (or any MLflow model URI) with its stored schema."""
+        import mlflow  # here, not at the top: a model bundle (serving/bundle.py) loads without MLflow
+
         info = mlflow.models.get_model_info(model_uri)
         metadata = dict(info.metadata or {})
         if "schema" not in metadata:

@@ -158,6 +158,28 @@ def test_registered_model_loads_and_fastapi_serves_same_predictions(
         process.wait(timeout=20)
 
 
+def test_export_writes_a_bundle_that_predicts_as_the_registered_model(
+    trained: dict[str, Any], tracking_uri: str, test_rows: pd.DataFrame, dataset_config: Path, tmp_path: Path
+) -> None:
+    from tabular_mlops.serving.bundle import load_bundle
+
+    exported = run_cli(
+        "export", "--dataset-config", str(dataset_config), "--version", "1", "--output", str(tmp_path / "bundle")
+    )
+    assert (exported["model_name"], exported["model_version"]) == (MODEL_NAME, "1")
+    assert "seldon-core-microservice TabularSeldonModel" in exported["seldon_command"]
+    bundled = load_bundle(exported["bundle"])
+    model = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/1")
+    answer = bundled.predict_records(as_records(test_rows))
+    assert answer["predictions"] == [str(p) for p in model.predict(test_rows)]
+    expected = model.predict_proba(test_rows)[:, list(model.classes_).index(">50K")]
+    np.testing.assert_allclose([p[">50K"] for p in answer["probabilities"]], expected, rtol=1e-9)
+    missing = run_cli(
+        "export", "--dataset-config", str(dataset_config), "--version", "99", "--output", str(tmp_path), expect_ok=False
+    )
+    assert "99" in missing["error"]
+
+
 def test_deploy_with_stack_model_deployer_serves_and_replaces(
     trained: dict[str, Any], tracking_uri: str, test_rows: pd.DataFrame, dataset_config: Path
 ) -> None:
