@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,12 +15,11 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 import yaml
 
 from tabular_mlops.serving.app import create_app
 from tabular_mlops.serving.model import ServedModel
-from tests.conftest import PROJECT_ROOT, fit_model, free_port
+from tests.conftest import PROJECT_ROOT, fit_model, free_port, serve_in_thread
 from tests.unit.test_monitoring_files import as_prometheus_query, dashboard_expressions
 
 pytestmark = pytest.mark.e2e
@@ -94,17 +92,8 @@ def served_model(adult_sample: pd.DataFrame) -> ServedModel:
 
 @pytest.fixture(scope="module")
 def server_url(prometheus_binary: str, served_model: ServedModel) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(served_model), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 15
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(served_model)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

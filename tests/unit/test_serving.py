@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +10,10 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 
 from tabular_mlops.serving.app import ServingSettings, create_app
 from tabular_mlops.serving.model import ServedModel
-from tests.conftest import fit_model, free_port
+from tests.conftest import fit_model, serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -27,24 +24,8 @@ def served_model(adult_sample: pd.DataFrame) -> ServedModel:
 
 @pytest.fixture(scope="module")
 def server_url(served_model: ServedModel) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(served_model, ServingSettings(max_rows=100, max_body_bytes=1024 * 1024)),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 15
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(served_model, ServingSettings(max_rows=100, max_body_bytes=1024 * 1024))) as url:
+        yield url
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

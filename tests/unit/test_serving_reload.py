@@ -12,12 +12,11 @@ import httpx
 import mlflow
 import pandas as pd
 import pytest
-import uvicorn
 from mlflow.tracking import MlflowClient
 
 from tabular_mlops.registry.mlflow_registry import log_model
 from tabular_mlops.serving.app import ModelSource, ServingSettings, create_app
-from tests.conftest import fit_model, free_port
+from tests.conftest import fit_model, serve_in_thread
 
 NAME = "reload-test"
 
@@ -46,42 +45,32 @@ def test_alias_move_swaps_the_model_without_failing_a_request(
     registry: MlflowClient, adult_sample: pd.DataFrame
 ) -> None:
     app = create_app(settings=ServingSettings(reload_poll_s=0.2), source=ModelSource(NAME))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 15
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    assert httpx.get(f"{url}/model-info").json()["version"] == "1"
-
     record = {k: (None if pd.isna(v) else v) for k, v in adult_sample.drop(columns=["income"]).iloc[0].items()}
     answers: list[tuple[int, str]] = []
     stop = threading.Event()
+    with serve_in_thread(app) as url:
+        assert httpx.get(f"{url}/model-info").json()["version"] == "1"
 
-    def client() -> None:
-        with httpx.Client(timeout=10) as http:
-            while not stop.is_set():
-                response = http.post(f"{url}/predict", json={"record": record})
-                answers.append((response.status_code, response.json().get("model_version", "?")))
+        def client() -> None:
+            with httpx.Client(timeout=10) as http:
+                while not stop.is_set():
+                    response = http.post(f"{url}/predict", json={"record": record})
+                    answers.append((response.status_code, response.json().get("model_version", "?")))
 
-    sender = threading.Thread(target=client)
-    sender.start()
-    try:
-        time.sleep(1.0)
-        registry.set_registered_model_alias(NAME, "champion", "2")
-        deadline = time.time() + 20
-        while time.time() < deadline and not (answers and answers[-1][1] == "2"):
-            time.sleep(0.1)
-        time.sleep(0.5)
-    finally:
-        stop.set()
-        sender.join(timeout=20)
+        sender = threading.Thread(target=client)
+        sender.start()
+        try:
+            time.sleep(1.0)
+            registry.set_registered_model_alias(NAME, "champion", "2")
+            deadline = time.time() + 20
+            while time.time() < deadline and not (answers and answers[-1][1] == "2"):
+                time.sleep(0.1)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            sender.join(timeout=20)
         info = httpx.get(f"{url}/model-info").json()
         metrics = httpx.get(f"{url}/metrics").text
-        server.should_exit = True
-        thread.join(timeout=10)
 
     assert len(answers) > 50
     assert all(status == 200 for status, _ in answers), [a for a in answers if a[0] != 200][:5]
