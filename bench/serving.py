@@ -1,6 +1,7 @@
-"""Online serving: our FastAPI server vs. MLflow's scoring server vs. MLServer, same model, same load.
+"""Online serving: our FastAPI server vs. MLflow's scoring server vs. MLServer (and our Seldon
+component under seldon-core), same model, same load.
 
-    python bench/serving.py [--seconds 10] [--skip-mlserver]
+    python bench/serving.py [--seconds 10] [--skip-mlserver] [--skip-seldon]
 
 One LightGBM pipeline (the project's preprocessing + LGBMClassifier, trained on Adult) is logged
 and registered in a temporary MLflow registry, then served in turn, alone on the machine, by
@@ -9,7 +10,10 @@ and registered in a temporary MLflow registry, then served in turn, alone on the
 * MLflow 3.17: ``mlflow models serve --env-manager local`` (one worker);
 * MLServer 1.7.1 with the ``mlserver_mlflow`` runtime (its defaults), from ``.venv-mlserver``
   (created on first use from bench/requirements-mlserver.txt: it pins fastapi/starlette/protobuf
-  versions of its own, as it would in its own container).
+  versions of its own, as it would in its own container);
+* seldon-core 1.19's microservice running the project's class ``deploy/seldon/TabularSeldonModel.py``
+  on the model exported as a bundle (``python run.py export``), from ``.venv-seldon`` (``make
+  seldon-venv``; skipped when absent): what the Kubernetes stack serves with.
 
 The load generator is wrk (Debian package ``wrk``) on loopback: single-row requests from one
 connection (sequential), single-row requests from 8 connections, and 100-row batches from one
@@ -38,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 MLSERVER_VENV = ROOT / ".venv-mlserver"
+SELDON_MICROSERVICE = ROOT / ".venv-seldon" / "bin" / "seldon-core-microservice"
 EMPTY_APP = """
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -168,6 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10, help="duration of each load scenario")
     parser.add_argument("--skip-mlserver", action="store_true")
+    parser.add_argument("--skip-seldon", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -309,7 +315,44 @@ def main() -> None:
             cwd=models_dir,
         )
 
-    # Same answers: the three servers' prediction for the row.
+    if not args.skip_seldon and SELDON_MICROSERVICE.is_file():
+        from tabular_mlops.serving.bundle import export_bundle
+        from tabular_mlops.serving.model import ServedModel
+
+        bundle = export_bundle(ServedModel.from_mlflow(model_uri), tmp / "seldon-bundle")
+        http, metrics = free_port(), free_port()
+        names = list(one[0])
+        run_server(
+            "seldon-core 1.19 (our class)",
+            [
+                str(SELDON_MICROSERVICE),
+                "TabularSeldonModel",
+                "--service-type",
+                "MODEL",
+                "--http-port",
+                str(http),
+                "--metrics-port",
+                str(metrics),
+                "--grpc-workers",
+                "0",
+            ],
+            f"http://127.0.0.1:{http}/health/ping",
+            f"http://127.0.0.1:{http}/api/v1.0/predictions",
+            {
+                "one": {"data": {"names": names, "ndarray": [[r.get(n) for n in names] for r in one]}},
+                "hundred": {"data": {"names": names, "ndarray": [[r.get(n) for n in names] for r in hundred]}},
+            },
+            env={
+                **{k: v for k, v in env.items() if k != "VIRTUAL_ENV"},
+                "PYTHONPATH": f"{ROOT / 'deploy' / 'seldon'}{os.pathsep}{ROOT}",
+                "MODEL_DIR": str(bundle),
+            },
+            cwd=tmp,
+        )
+    elif not args.skip_seldon:
+        print(f"seldon-core: {SELDON_MICROSERVICE} is missing (make seldon-venv); skipped", flush=True)
+
+    # Same answers: every server's prediction for the row.
     print("\nAnswers for the first row:", {k: str(v["check"])[:160] for k, v in servers.items()})
 
     http_ms = results["empty endpoint"]["single-row sequential"]["p50_ms"]
@@ -336,9 +379,9 @@ def main() -> None:
         print(f"\nours / MLflow single-row throughput: {ours / mlflow_rps:.1f}x")
         print(f"ours / floor single-row throughput: {ours / floor_rps:.2f}")
         for name in results:
-            if name.startswith("MLServer"):
+            if name.startswith(("MLServer", "seldon-core")):
                 other = results[name]["single-row sequential"]["rps"]
-                print(f"ours / MLServer single-row throughput: {ours / other:.1f}x")
+                print(f"ours / {name} single-row throughput: {ours / other:.1f}x")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -42,7 +42,8 @@ from typing import Any
 
 import yaml
 
-from tabular_mlops.errors import TabularMLOpsError
+from stacks.overrides import OVERRIDES_KEY, apply_environment_overrides
+from tabular_mlops.errors import ConfigError, TabularMLOpsError
 
 LOOPBACK = "127.0.0.1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -269,19 +270,24 @@ def render_stack(template: Mapping[str, Any], mlflow_uri: str, artifact_path: Pa
 
     ``environment_overrides`` is dropped: the values are filled in, nothing is left to override.
     """
-    data = json.loads(json.dumps(dict(template)))  # a deep copy of plain YAML data
-    data.pop("environment_overrides", None)
     if not Path(artifact_path).is_absolute():
         raise ProductionLocalError(f"The artifact store path '{artifact_path}' must be absolute.")
+    # The two values this module fills in, whatever the file's own `environment_overrides` say.
+    data = {
+        **template,
+        OVERRIDES_KEY: {
+            "PRODUCTION_LOCAL_ARTIFACT_PATH": ["artifact_store.path"],
+            "PRODUCTION_LOCAL_MLFLOW_URI": ["experiment_tracker.tracking_uri"],
+        },
+    }
+    values = {"PRODUCTION_LOCAL_ARTIFACT_PATH": str(artifact_path), "PRODUCTION_LOCAL_MLFLOW_URI": mlflow_uri}
     try:
-        data["components"]["artifact_store"][0]["configuration"]["path"] = str(artifact_path)
-        data["components"]["experiment_tracker"][0]["configuration"]["tracking_uri"] = mlflow_uri
-    except (KeyError, IndexError, TypeError) as exc:
+        return apply_environment_overrides(data, values)
+    except ConfigError as exc:
         raise ProductionLocalError(
-            f"The stack file has no local artifact store or MLflow experiment tracker to fill in ({exc!r}); "
+            f"The stack file has no local artifact store or MLflow experiment tracker to fill in ({exc}); "
             f"compare it with {STACK_TEMPLATE}."
         ) from exc
-    return dict(data)
 
 
 def write_rendered_stack(settings: Settings, out: Path | None = None, template: Path = STACK_TEMPLATE) -> Path:

@@ -11,7 +11,6 @@ and imports the values written in the file.
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ from zenml.client import Client
 from zenml.config.global_config import GlobalConfiguration
 from zenml.enums import StackComponentType
 
+from stacks.overrides import apply_environment_overrides
 from tabular_mlops.errors import ConfigError, TabularMLOpsError
 
 STACKS_DIR = Path(__file__).resolve().parent
@@ -54,44 +54,6 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     if "stack_name" not in data or "components" not in data:
         raise ConfigError(f"Stack file '{path}' needs 'stack_name' and 'components' (ZenML's export format).")
     return dict(data)
-
-
-OVERRIDES_KEY = "environment_overrides"
-
-
-def apply_environment_overrides(data: dict[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A copy of a stack file's content with its ``environment_overrides`` applied and removed.
-
-    ``environment_overrides`` maps a variable name to the values it replaces, each written
-    ``<component type>.<key>[.<key or list index>...]`` (the first component of that type), e.g.
-    ``K8S_STACK_CONTEXT: [orchestrator.kubernetes_context, image_builder.kubernetes_context]``.
-    A variable that is unset or empty leaves the file's value.
-    """
-    environ = os.environ if environ is None else environ
-    result = copy.deepcopy(data)
-    overrides = result.pop(OVERRIDES_KEY, None) or {}
-    for variable, targets in overrides.items():
-        value = environ.get(str(variable))
-        if not value:
-            continue
-        for target in targets:
-            component_type, *keys = str(target).split(".")
-            try:
-                node: Any = result["components"][component_type][0]["configuration"]
-                for key in keys[:-1]:
-                    node = node[int(key)] if isinstance(node, list) else node[key]
-                if isinstance(node, list):
-                    node[int(keys[-1])] = value
-                elif keys[-1] in node:
-                    node[keys[-1]] = value
-                else:
-                    raise KeyError(keys[-1])
-            except (KeyError, IndexError, TypeError, ValueError) as exc:
-                raise ConfigError(
-                    f"{OVERRIDES_KEY}: {variable} targets '{target}', which is not a value of a component's "
-                    f"configuration in the stack file ({type(exc).__name__}: {exc})."
-                ) from exc
-    return result
 
 
 def render_stack_file(path: Path, output: Path, environ: Mapping[str, str] | None = None) -> str:

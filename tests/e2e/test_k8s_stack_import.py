@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.registration import OVERRIDES_KEY, read_stack_file, stack_file
+from stacks.overrides import OVERRIDES_KEY
+from stacks.registration import read_stack_file, stack_file
 from tests.conftest import PROJECT_ROOT
 from tests.unit.test_k8s_stack import EXPECTED_FLAVORS
 

@@ -17,10 +17,9 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from stacks.overrides import OVERRIDES_KEY, apply_environment_overrides
 from stacks.registration import (
-    OVERRIDES_KEY,
     SELDON_SECRET_KEYS,
-    apply_environment_overrides,
     read_stack_file,
     render_stack_file,
     secret_references,
