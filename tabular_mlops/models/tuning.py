@@ -20,12 +20,14 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
 import scipy.sparse as sp
+import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import KFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
@@ -370,10 +372,45 @@ def create_study(config: TrainingConfig, metric: SelectionMetric, study_name: st
         direction="maximize" if metric.greater_is_better else "minimize",
         load_if_exists=storage is not None,
     )
+    if isinstance(storage, optuna.storages.RDBStorage):
+        fail_orphaned_trials(study, storage, timedelta(seconds=3 * config.hpo.heartbeat_s))
     if not study.trials:
         for candidate in config.candidates:
             study.enqueue_trial(default_trial(candidate), skip_if_exists=True)
     return study
+
+
+def fail_orphaned_trials(study: optuna.Study, storage: optuna.storages.RDBStorage, grace: timedelta) -> list[int]:
+    """Fail (and retry) RUNNING trials of a worker killed before it recorded a single heartbeat.
+
+    Optuna fails a stale trial only from its last heartbeat, so a worker killed between taking a
+    trial and its first heartbeat leaves that trial RUNNING for ever. Such a trial older than the
+    grace period has no live worker: it is failed and handed to the storage's retry callback.
+    """
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return []
+    query = sqlalchemy.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
+        sqlalchemy.bindparam("ids", expanding=True)
+    )
+    with storage.engine.connect() as connection:
+        beating = {row[0] for row in connection.execute(query, {"ids": [t._trial_id for t in running]})}
+    now = datetime.now()  # datetime_start is written with the workers' local clock
+    failed: list[int] = []
+    for trial in running:
+        if trial._trial_id in beating or trial.datetime_start is None or now - trial.datetime_start <= grace:
+            continue
+        try:
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                failed.append(trial.number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        retry = storage.get_heartbeat_stale_trial_callback()
+        if retry is not None:
+            retry(study, storage.get_trial(trial._trial_id))
+    if failed:
+        logger.warning("Failed trial(s) %s of a worker that stopped before its first heartbeat; retrying them.", failed)
+    return failed
 
 
 def run_search(
@@ -448,7 +485,8 @@ def summarize(study: optuna.Study, metric: SelectionMetric, evaluation: str, sec
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:
         raise RuntimeError("No trial finished within the budget; raise hpo.timeout_s or lower the candidates' sizes.")
-    records = [TrialRecord.from_trial(t) for t in study.trials]
+    # Only trials that ran: a default still WAITING when the budget ran out never started.
+    records = [TrialRecord.from_trial(t) for t in study.trials if t.state.is_finished()]
     done = [r for r in records if r.state == "complete"]
     pick = max if metric.greater_is_better else min
     best = pick(done, key=lambda r: r.score)

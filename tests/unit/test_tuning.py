@@ -27,7 +27,7 @@ from tabular_mlops.features.matrices import FeatureSet, fit_feature_set
 from tabular_mlops.features.preprocessing import build_preprocessor
 from tabular_mlops.models.ensemble import WeightedEnsembleClassifier, greedy_selection
 from tabular_mlops.models.training import train_and_select
-from tabular_mlops.models.tuning import tune
+from tabular_mlops.models.tuning import create_study, selection_metric, summarize, tune
 from tabular_mlops.registry.mlflow_tracking import MlflowTrialLogger
 from tests.conftest import PROJECT_ROOT
 
@@ -191,6 +191,7 @@ def test_interrupted_postgres_study_resumes(tmp_path: Path) -> None:
                 break
         worker.send_signal(signal.SIGKILL)  # interrupted mid-search, a trial probably in flight
         worker.wait(timeout=30)
+        time.sleep(3.5)  # its trial counts as dead once silent for 3 heartbeats (1 s each here)
         before = optuna.load_study(study_name=name, storage=url)
         finished_before = sum(1 for t in before.trials if t.state.is_finished())
         assert finished_before >= 4
@@ -211,6 +212,44 @@ def test_interrupted_postgres_study_resumes(tmp_path: Path) -> None:
         worker.kill()
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=url)
+
+
+def test_trial_orphaned_before_its_first_heartbeat_is_failed_and_retried(tmp_path: Path) -> None:
+    # A worker killed between taking a trial and recording its first heartbeat: optuna alone never
+    # fails that trial (it only looks at heartbeats), so a resumed study would keep it RUNNING.
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    settings = config(storage=url, heartbeat_s=1)
+    metric = selection_metric("binary", settings.selection_metric)
+    study = create_study(settings, metric, "orphans")
+    storage = study._storage
+    orphan = study.ask()  # RUNNING, no heartbeat recorded
+    alive = study.ask()
+    storage.record_heartbeat(alive._trial_id)  # a live worker's trial: left alone
+    fresh_orphan_study = create_study(settings, metric, "orphans")  # within the grace period: left alone
+    assert fresh_orphan_study.trials[orphan.number].state == optuna.trial.TrialState.RUNNING
+    time.sleep(3.2)
+    storage.record_heartbeat(alive._trial_id)
+    resumed = create_study(settings, metric, "orphans")
+    states = {t.number: t.state for t in resumed.trials}
+    assert states[orphan.number] == optuna.trial.TrialState.FAIL
+    assert states[alive.number] == optuna.trial.TrialState.RUNNING
+    retries = [t for t in resumed.trials if t.system_attrs.get("failed_trial") == orphan.number]
+    assert [t.state for t in retries] == [optuna.trial.TrialState.WAITING]
+    assert retries[0].params == resumed.trials[orphan.number].params
+
+
+def test_summary_lists_only_trials_that_ran() -> None:
+    # The budget ran out before every enqueued default started: those never ran, so they are not
+    # trials of the report (nor of the MLflow child runs, which are written as trials finish).
+    settings = config()
+    metric = selection_metric("binary", settings.selection_metric)
+    study = create_study(settings, metric, "summary")
+    first = study.ask()
+    first.set_user_attr("family", first.suggest_categorical("family", [c.family for c in CANDIDATES]))
+    study.tell(first, 0.8)
+    result = summarize(study, metric, "3-fold CV", 1.0)
+    assert len(study.trials) == len(CANDIDATES)  # the rest still WAITING
+    assert [(t.number, t.state) for t in result.trials] == [(0, "complete")]
 
 
 def test_parallel_trials_overlap_and_split_the_threads(prepared: tuple[FeatureSet, DatasetSchema]) -> None:
