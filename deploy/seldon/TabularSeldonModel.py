@@ -42,17 +42,15 @@ from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
 from seldon_core.utils import construct_response_json
 
-from tabular_mlops.serving.bundle import (
+from tabular_mlops.serving.bundle import BundleError, load_bundle, read_bundle_info
+from tabular_mlops.serving.model import ServedModel
+from tabular_mlops.serving.records import (
     DEFAULT_MAX_ROWS,
-    BundleError,
     RecordError,
     check_records,
-    load_bundle,
-    read_bundle_info,
     records_from_json,
     records_from_rows,
 )
-from tabular_mlops.serving.model import ServedModel
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +120,7 @@ class TabularSeldonModel:
             raise SeldonNotImplementedError("gRPC: decoded by seldon-core, then predict()")
         model = self._loaded()
         if "jsonData" in request:
-            records = self._checked(lambda: records_from_json(request["jsonData"], model.schema, self.max_rows))
+            records = self._checked(lambda: records_from_json(request["jsonData"], self.max_rows))
             result, metrics = self._predict(model, records)
             payload: Any = {**result, "model_name": model.name, "model_version": model.version}
             tags: dict[str, Any] = {}
@@ -155,7 +153,7 @@ class TabularSeldonModel:
         model = self._loaded()
         names = list(features_names) if features_names is not None and len(features_names) else None
         if isinstance(X, dict) or (isinstance(X, list) and X and all(isinstance(r, dict) for r in X)):
-            records = self._checked(lambda: records_from_json(X, model.schema, self.max_rows))
+            records = self._checked(lambda: records_from_json(X, self.max_rows))
         else:
             as_text = isinstance(X, np.ndarray) and X.dtype.kind in ("U", "S")
             rows = X.tolist() if isinstance(X, np.ndarray) else X

@@ -14,8 +14,10 @@ row count, field types, unknown fields, NaN/inf (422). Predictions use the compi
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
+import operator
 import os
 import threading
 import time
@@ -34,10 +36,16 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, Strict, TypeAdapte
 
 from tabular_mlops.data.schema import DatasetSchema
 from tabular_mlops.serving.model import InputError, ServedModel
+from tabular_mlops.serving.records import (
+    DEFAULT_MAX_ROWS,
+    RecordError,
+    RowLimitError,
+    accepted_types,
+    records_from_json,
+)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_ROWS = 10_000
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
@@ -73,12 +81,12 @@ class ServingSettings:
 
 # ------------------------------------------------------------------------------- request models
 def _feature_type(column: Any) -> Any:
+    """The pydantic type of a feature: ``records.ACCEPTED`` for its role, strictly, or null."""
     finite = Field(allow_inf_nan=False)
-    if column.role == "numeric":
-        return Annotated[float, Strict(), finite] | None
-    if column.role == "boolean":
-        return Annotated[bool, Strict()] | Annotated[str, Strict()] | None
-    return Annotated[str, Strict()] | Annotated[int, Strict()] | Annotated[float, Strict(), finite] | None
+    kinds = [
+        Annotated[t, Strict(), finite] if t is float else Annotated[t, Strict()] for t in accepted_types(column.role)
+    ]
+    return functools.reduce(operator.or_, [*kinds, None])
 
 
 def _describe(column: Any) -> str:
@@ -501,55 +509,16 @@ def _parse(raw: bytes, models: RequestModels, settings: ServingSettings) -> list
         raise RequestRejected(
             400, "validation", f"Body is not valid JSON (NaN and Infinity are not JSON): {exc}"
         ) from exc
-    if not isinstance(body, dict):
-        raise RequestRejected(
-            422,
-            "validation",
-            'Body must be a JSON object: {"records": [...]}, {"record": {...}} or {"columns": {...}}.',
-        )
-    keys = set(body) & {"record", "records", "columns"}
-    if len(keys) != 1 or set(body) - keys:
-        raise RequestRejected(
-            422, "validation", f"Body must have exactly one of 'record', 'records' or 'columns'; got {sorted(body)}."
-        )
-    if "record" in body:
-        records = [body["record"]]
-    elif "records" in body:
-        records = body["records"]
-        if not isinstance(records, list) or not records:
-            raise RequestRejected(422, "validation", "'records' must be a non-empty list of objects.", field="records")
-    else:
-        records = _columns_to_records(body["columns"], models, settings)
-    if len(records) > settings.max_rows:
-        raise RequestRejected(
-            422, "too_large", f"{len(records)} rows sent; the limit is {settings.max_rows} per request."
-        )
+    try:
+        records = records_from_json(body, settings.max_rows, allow_list=False)
+    except RecordError as exc:
+        kind = "too_large" if isinstance(exc, RowLimitError) else "validation"
+        raise RequestRejected(422, kind, str(exc), field=exc.field) from exc
     try:
         models.rows.validate_python(records)
     except ValidationError as exc:
         raise _rejection(exc) from exc
     return records
-
-
-def _columns_to_records(columns: Any, models: RequestModels, settings: ServingSettings) -> list[dict[str, Any]]:
-    if not isinstance(columns, dict) or not columns:
-        raise RequestRejected(
-            422, "validation", "'columns' must be an object of feature -> list of values.", field="columns"
-        )
-    lengths = {name: len(values) for name, values in columns.items() if isinstance(values, list)}
-    not_lists = [name for name, values in columns.items() if not isinstance(values, list)]
-    if not_lists:
-        raise RequestRejected(
-            422, "validation", f"Column '{not_lists[0]}' must be a list of values.", field=not_lists[0]
-        )
-    if len(set(lengths.values())) > 1:
-        raise RequestRejected(422, "validation", f"Columns have different lengths: {lengths}.")
-    n = next(iter(lengths.values()))
-    if n == 0:
-        raise RequestRejected(422, "validation", "Columns are empty: send at least one row.")
-    if n > settings.max_rows:
-        raise RequestRejected(422, "too_large", f"{n} rows sent; the limit is {settings.max_rows} per request.")
-    return [{name: values[i] for name, values in columns.items()} for i in range(n)]
 
 
 def _rejection(exc: ValidationError) -> RequestRejected:

@@ -18,15 +18,12 @@ from tabular_mlops.serving.bundle import (
     INFO_FILE,
     MODEL_FILE,
     BundleError,
-    RecordError,
-    check_records,
     export_bundle,
     load_bundle,
     read_bundle_info,
-    records_from_json,
-    records_from_rows,
 )
 from tabular_mlops.serving.model import ServedModel
+from tabular_mlops.serving.records import RecordError, check_records, records_from_json, records_from_rows
 from tests.conftest import fit_model
 
 
@@ -183,10 +180,10 @@ def test_row_shape_problems(rows: Any, names: Any, field: str | None, words: str
 
 def test_json_bodies_of_the_fastapi_server() -> None:
     one = {"age": 3}
-    assert records_from_json([one], SCHEMA) == [one]
-    assert records_from_json({"record": one}, SCHEMA) == [one]
-    assert records_from_json({"records": [one, one]}, SCHEMA) == [one, one]
-    assert records_from_json({"columns": {"age": [1, 2], "city": ["a", None]}}, SCHEMA) == [
+    assert records_from_json([one]) == [one]
+    assert records_from_json({"record": one}) == [one]
+    assert records_from_json({"records": [one, one]}) == [one, one]
+    assert records_from_json({"columns": {"age": [1, 2], "city": ["a", None]}}) == [
         {"age": 1, "city": "a"},
         {"age": 2, "city": None},
     ]
@@ -199,4 +196,4 @@ def test_json_bodies_of_the_fastapi_server() -> None:
         ({"columns": {"age": [1, 2, 3]}}, "limit is 2"),
     ]:
         with pytest.raises(RecordError, match=words):
-            records_from_json(body, SCHEMA, max_rows=2)
+            records_from_json(body, max_rows=2)
