@@ -106,16 +106,7 @@ def read_csv_text(
     file, a binary or non-CSV file, an empty file, a header without rows, duplicated column names,
     undecodable bytes, and a delimiter that splits nothing.
     """
-    path = _existing_file(path)
-    head = _read_head(path)
-    _refuse_non_text(path, head)
-    chosen_encoding, warnings = _choose_encoding(path, head, encoding)
-    text_head = head.decode(chosen_encoding, errors="replace")
-    if not text_head.strip():
-        raise DataError(f"File '{path}' is empty: it needs a header row and data rows.")
-    sep = _choose_delimiter(path, text_head, delimiter)
-    header = next(csv.reader(io.StringIO(text_head.splitlines()[0]), delimiter=sep))
-    _check_header(path, header, sep, explicit=delimiter != "auto")
+    path, chosen_encoding, sep, _, warnings = _sniff(path, delimiter, encoding)
     tokens = set(DEFAULT_NA_TOKENS if use_default_na else ()) | {str(v) for v in na_values}
     try:
         frame = pd.read_csv(
@@ -165,17 +156,22 @@ def read_csv_text(
 
 def read_header(path: str | Path, delimiter: str = "auto", encoding: str = "auto") -> list[str]:
     """Column names only: a cheap check before a pipeline starts."""
+    return [h.strip() for h in _sniff(path, delimiter, encoding)[3]]
+
+
+def _sniff(path: str | Path, delimiter: str, encoding: str) -> tuple[Path, str, str, list[str], list[str]]:
+    """The file's path, encoding, delimiter, header and encoding warnings, from its first bytes."""
     path = _existing_file(path)
     head = _read_head(path)
     _refuse_non_text(path, head)
-    chosen_encoding, _ = _choose_encoding(path, head, encoding)
+    chosen_encoding, warnings = _choose_encoding(path, head, encoding)
     text_head = head.decode(chosen_encoding, errors="replace")
     if not text_head.strip():
         raise DataError(f"File '{path}' is empty: it needs a header row and data rows.")
     sep = _choose_delimiter(path, text_head, delimiter)
     header = next(csv.reader(io.StringIO(text_head.splitlines()[0]), delimiter=sep))
     _check_header(path, header, sep, explicit=delimiter != "auto")
-    return [h.strip() for h in header]
+    return path, chosen_encoding, sep, header, warnings
 
 
 # --------------------------------------------------------------------------- helpers
