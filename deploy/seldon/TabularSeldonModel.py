@@ -1,7 +1,8 @@
 """The project's Seldon Core v1 model: ``seldon-core-microservice TabularSeldonModel --service-type MODEL``.
 
 It serves a model bundle (``tabular_mlops.serving.bundle``: ``model.joblib`` + ``bundle.json``,
-exported from the registered MLflow model) with the FastAPI server's checks and prediction path,
+exported from the registered MLflow model) with the FastAPI server's checks
+(``tabular_mlops.serving.records``) and prediction path,
 in seldon-core's own environment (Python 3.12, numpy 1.x; ``deploy/docker/seldon-requirements.txt``)
 with the project's source on ``PYTHONPATH`` and neither ZenML nor MLflow installed.
 
