@@ -7,6 +7,7 @@ so that a refit on more data can reuse the number of iterations early stopping f
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -148,12 +149,19 @@ class Family:
         if self.name == "lightgbm":
             import lightgbm
 
-            estimator.fit(
-                X,
-                y,
-                eval_set=[(X_val, y_val)],
-                callbacks=[lightgbm.early_stopping(early_stopping_rounds, verbose=False), lightgbm.log_evaluation(0)],
-            )
+            with warnings.catch_warnings():
+                # LightGBM 4.7 deprecates eval_set for eval_X/eval_y, but LGBMClassifier does not
+                # label-encode eval_y (string classes fail): keep eval_set, without the warning.
+                warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
+                estimator.fit(
+                    X,
+                    y,
+                    eval_set=[(X_val, y_val)],
+                    callbacks=[
+                        lightgbm.early_stopping(early_stopping_rounds, verbose=False),
+                        lightgbm.log_evaluation(0),
+                    ],
+                )
             return int(estimator.best_iteration_ or estimator.n_estimators)
         if self.name == "xgboost":
             inner: Any = estimator.estimator if isinstance(estimator, EncodedLabelClassifier) else estimator
