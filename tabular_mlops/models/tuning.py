@@ -401,10 +401,11 @@ def fail_orphaned_trials(study: optuna.Study, storage: optuna.storages.RDBStorag
         if trial._trial_id in beating or trial.datetime_start is None or now - trial.datetime_start <= grace:
             continue
         try:
-            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                failed.append(trial.number)
+            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker got there first
+        failed.append(trial.number)
         retry = storage.get_heartbeat_stale_trial_callback()
         if retry is not None:
             retry(study, storage.get_trial(trial._trial_id))
