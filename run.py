@@ -524,8 +524,10 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         lines.append(f"Transition       {transition}")
     if summary.get("family"):
         lines.append(f"Selected family  {summary['family']} ({summary.get('task')})")
-    for key, value in summary.get("metrics", {}).items():
-        lines.append(f"  {key:<15}{value:.4f}")
+    metrics = summary.get("metrics", {})
+    width = max((len(key) for key in metrics), default=0) + 2
+    for key, value in metrics.items():
+        lines.append(f"  {key:<{width}}{value:.4f}")
     lines.extend(_batch_lines(summary))
     if summary.get("mlflow_run_id"):
         experiment = summary.get("mlflow_experiment") or summary.get("mlflow_experiment_id")

@@ -78,3 +78,13 @@ def test_predict_checks_its_file_and_config_before_starting(tmp_path: Path) -> N
     result = run_cli("monitor", "--data", str(tmp_path / "new.csv"), "--config", str(config), "--json")
     error = json.loads(result.stdout.strip().splitlines()[-1])["error"]
     assert result.returncode == 1 and "monitoring: unknown key(s) ['drift_threshold']" in error
+
+
+def test_summary_aligns_long_metric_names(capsys: pytest.CaptureFixture[str]) -> None:
+    import run
+
+    run._print_summary(
+        {"family": "xgboost", "task": "binary", "metrics": {"test_f1": 0.7, "test_precision_macro": 0.8}}, False
+    )
+    lines = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  test_")]
+    assert lines == [["test_f1", "0.7000"], ["test_precision_macro", "0.8000"]]
