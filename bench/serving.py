@@ -339,8 +339,8 @@ def main() -> None:
             f"http://127.0.0.1:{http}/health/ping",
             f"http://127.0.0.1:{http}/api/v1.0/predictions",
             {
-                "one": {"data": {"names": names, "ndarray": [[r.get(n) for n in names] for r in one]}},
-                "hundred": {"data": {"names": names, "ndarray": [[r.get(n) for n in names] for r in hundred]}},
+                key: {"data": {"names": names, "ndarray": [[r.get(n) for n in names] for r in rows]}}
+                for key, rows in (("one", one), ("hundred", hundred))
             },
             env={
                 **{k: v for k, v in env.items() if k != "VIRTUAL_ENV"},

@@ -32,20 +32,29 @@ def apply_environment_overrides(data: dict[str, Any], environ: Mapping[str, str]
         if not value:
             continue
         for target in targets:
-            component_type, *keys = str(target).split(".")
             try:
-                node: Any = result["components"][component_type][0]["configuration"]
-                for key in keys[:-1]:
-                    node = node[int(key)] if isinstance(node, list) else node[key]
-                if isinstance(node, list):
-                    node[int(keys[-1])] = value
-                elif keys[-1] in node:
-                    node[keys[-1]] = value
-                else:
-                    raise KeyError(keys[-1])
-            except (KeyError, IndexError, TypeError, ValueError) as exc:
-                raise ConfigError(
-                    f"{OVERRIDES_KEY}: {variable} targets '{target}', which is not a value of a component's "
-                    f"configuration in the stack file ({type(exc).__name__}: {exc})."
-                ) from exc
+                set_value(result, str(target), value)
+            except ConfigError as exc:
+                raise ConfigError(f"{OVERRIDES_KEY}: {variable} {exc}") from exc
     return result
+
+
+def set_value(data: dict[str, Any], target: str, value: Any) -> None:
+    """Set ``<component type>.<key>[.<key or list index>...]`` of the first component of that type
+    in a stack file's content (in place); ``ConfigError`` when the file has no such value."""
+    component_type, *keys = target.split(".")
+    try:
+        node: Any = data["components"][component_type][0]["configuration"]
+        for key in keys[:-1]:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if isinstance(node, list):
+            node[int(keys[-1])] = value
+        elif keys[-1] in node:
+            node[keys[-1]] = value
+        else:
+            raise KeyError(keys[-1])
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"targets '{target}', which is not a value of a component's configuration in the stack file "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc

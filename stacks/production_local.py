@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import os
 import re
@@ -42,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from stacks.overrides import OVERRIDES_KEY, apply_environment_overrides
+from stacks.overrides import OVERRIDES_KEY, set_value
 from tabular_mlops.errors import ConfigError, TabularMLOpsError
 
 LOOPBACK = "127.0.0.1"
@@ -272,22 +273,17 @@ def render_stack(template: Mapping[str, Any], mlflow_uri: str, artifact_path: Pa
     """
     if not Path(artifact_path).is_absolute():
         raise ProductionLocalError(f"The artifact store path '{artifact_path}' must be absolute.")
-    # The two values this module fills in, whatever the file's own `environment_overrides` say.
-    data = {
-        **template,
-        OVERRIDES_KEY: {
-            "PRODUCTION_LOCAL_ARTIFACT_PATH": ["artifact_store.path"],
-            "PRODUCTION_LOCAL_MLFLOW_URI": ["experiment_tracker.tracking_uri"],
-        },
-    }
-    values = {"PRODUCTION_LOCAL_ARTIFACT_PATH": str(artifact_path), "PRODUCTION_LOCAL_MLFLOW_URI": mlflow_uri}
+    data = copy.deepcopy(dict(template))
+    data.pop(OVERRIDES_KEY, None)
     try:
-        return apply_environment_overrides(data, values)
+        set_value(data, "artifact_store.path", str(artifact_path))
+        set_value(data, "experiment_tracker.tracking_uri", mlflow_uri)
     except ConfigError as exc:
         raise ProductionLocalError(
             f"The stack file has no local artifact store or MLflow experiment tracker to fill in ({exc}); "
             f"compare it with {STACK_TEMPLATE}."
         ) from exc
+    return data
 
 
 def write_rendered_stack(settings: Settings, out: Path | None = None, template: Path = STACK_TEMPLATE) -> Path:
